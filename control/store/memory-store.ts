@@ -1,0 +1,34 @@
+/** The Store with nothing on disk: for unit tests and anything that needs no durability. */
+import type { AuditEvent, AuditEventDraft, VerificationResult } from '../../shared/api-types.js';
+import { iso, systemClock, type Clock } from '../../shared/time.js';
+import { verifyChain } from '../audit/chain.js';
+import { StoreCore } from './state-core.js';
+import type { AuditCheckpoint, Mutation, Store } from './types.js';
+
+export function createMemoryStore(opts: { clock?: Clock } = {}): Store {
+  const clock = opts.clock ?? systemClock;
+  const core = new StoreCore(clock);
+  let closed = false;
+  return {
+    get: (coll, id) => core.get(coll, id),
+    values: (coll) => core.values(coll),
+    count: (coll) => core.count(coll),
+    async commit(mutations: readonly Mutation[], audit: readonly AuditEventDraft[] = []): Promise<AuditEvent[]> {
+      if (closed) throw new Error('store is closed');
+      core.validate(mutations, audit);
+      core.apply(mutations);
+      return core.chain(audit);
+    },
+    auditEvents: (q) => core.auditEvents(q),
+    auditRoot: () => core.auditRoot(),
+    async verifyAudit(checkpoint?: AuditCheckpoint): Promise<VerificationResult> {
+      // Round-trip through JSON so the check sees what a file would hold.
+      const entries = core.auditLog.map((e) => ({ event: JSON.parse(JSON.stringify(e)) as AuditEvent }));
+      return verifyChain(entries, checkpoint, iso(clock.now()));
+    },
+    async snapshot() {},
+    async close() {
+      closed = true;
+    },
+  };
+}
