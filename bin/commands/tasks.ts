@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+
+export function registerTaskCommands(_program: Command): void {
+  // filled in with the client commands (issue 5)
+}
