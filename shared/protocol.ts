@@ -138,7 +138,26 @@ export interface ProtocolErrorMessage {
   message: string;
 }
 
-export type ControlMessage = WelcomeMessage | AssignMessage | CancelMessage | DrainMessage | ProtocolErrorMessage;
+/**
+ * Control confirms what it has durably applied, so the agent can forget buffered status frames
+ * (up to and including `state`) and resend logs only from `log_offset` after a reconnect.
+ * Additive to protocol 1: an agent that ignores it just resends more than needed.
+ */
+export interface TaskAckMessage {
+  type: 'task_ack';
+  task_id: string;
+  epoch: number;
+  state?: AgentTaskState;
+  log_offset?: number;
+}
+
+export type ControlMessage =
+  | WelcomeMessage
+  | AssignMessage
+  | CancelMessage
+  | DrainMessage
+  | ProtocolErrorMessage
+  | TaskAckMessage;
 
 /** Parses a frame; returns undefined for anything that is not a JSON object with a string `type`. */
 export function parseFrame<T extends { type: string }>(raw: string): T | undefined {

@@ -1,0 +1,139 @@
+/**
+ * Pure decisions about tasks and workers: what to do when an agent says hello (reconcile), when
+ * it reports a task state, and when it goes silent. The gateway applies them.
+ */
+import type { FailureKind, Task, TaskStatus, WorkerStatus } from '../../shared/api-types.js';
+import { isFinalStatus } from '../../shared/api-types.js';
+import type { AgentTaskState, RunningTaskReport, TaskStatusMessage } from '../../shared/protocol.js';
+import { iso } from '../../shared/time.js';
+
+const ON_WORKER: readonly TaskStatus[] = ['preparing', 'running', 'collecting'];
+const AGENT_FINAL: readonly AgentTaskState[] = ['completed', 'failed', 'cancelled'];
+
+export interface CancelOrder {
+  task_id: string;
+  epoch: number;
+  reason: string;
+}
+
+/** Tasks control has placed on a worker and not seen finish. */
+export function tasksOnWorker(tasks: Iterable<Task>, workerId: string): Task[] {
+  const out: Task[] = [];
+  for (const t of tasks) if (t.worker_id === workerId && ON_WORKER.includes(t.status)) out.push(t);
+  return out;
+}
+
+/**
+ * On hello: tasks control thinks run there but the agent does not report are lost; copies the
+ * agent runs that control no longer wants there (cancelled, reassigned: epoch mismatch) are killed.
+ */
+export function reconcileHello(
+  workerId: string,
+  reported: readonly RunningTaskReport[],
+  lookup: (taskId: string) => Task | undefined,
+  onWorker: readonly Task[],
+): { lost: Task[]; cancel: CancelOrder[] } {
+  const reportedIds = new Map(reported.map((r) => [r.task_id, r]));
+  const lost = onWorker.filter((t) => {
+    const r = reportedIds.get(t.id);
+    return !r || r.epoch !== t.epoch;
+  });
+  const cancel: CancelOrder[] = [];
+  for (const r of reported) {
+    if (AGENT_FINAL.includes(r.state)) continue; // a finished copy only needs its result delivered
+    const t = lookup(r.task_id);
+    const reason = staleReason(t, workerId, r.epoch);
+    if (reason) cancel.push({ task_id: r.task_id, epoch: r.epoch, reason });
+  }
+  return { lost, cancel };
+}
+
+function staleReason(t: Task | undefined, workerId: string, epoch: number): string | undefined {
+  if (!t) return 'task unknown to control';
+  if (t.status === 'cancelled') return 'task was cancelled';
+  if (t.worker_id !== workerId || t.epoch !== epoch) return 'task was reassigned';
+  if (!ON_WORKER.includes(t.status)) return `task is ${t.status} on control`;
+  return undefined;
+}
+
+export type StatusDecision =
+  | { kind: 'ignore'; reason: string; cancel?: CancelOrder }
+  | { kind: 'apply'; patch: Partial<Task>; event: 'job_started' | 'job_completed' | 'job_failed' | 'job_cancelled' | 'job_requeued' | undefined };
+
+const RANK: Record<string, number> = { queued: 0, preparing: 1, running: 2, collecting: 3, completed: 4, failed: 4, cancelled: 4 };
+
+/** What a task_status frame from `workerId` does to the task. */
+export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, workerId: string, now: number): StatusDecision {
+  const final = AGENT_FINAL.includes(msg.state);
+  const reason = staleReason(task, workerId, msg.epoch);
+  if (!task || reason) {
+    return final ? { kind: 'ignore', reason: reason ?? 'stale' } : { kind: 'ignore', reason: reason ?? 'stale', cancel: { task_id: msg.task_id, epoch: msg.epoch, reason: reason ?? 'stale' } };
+  }
+  if ((RANK[msg.state] ?? 0) <= (RANK[task.status] ?? 0)) return { kind: 'ignore', reason: 'duplicate or out of order' };
+  const at = validIso(msg.at) ?? iso(now);
+  switch (msg.state) {
+    case 'preparing':
+      return { kind: 'apply', patch: { status: 'preparing' }, event: undefined };
+    case 'running':
+      return { kind: 'apply', patch: { status: 'running', started_at: at }, event: 'job_started' };
+    case 'collecting':
+      return { kind: 'apply', patch: { status: 'collecting', ...(task.started_at ? {} : { started_at: at }) }, event: undefined };
+    case 'completed':
+      return { kind: 'apply', patch: { status: 'completed', ended_at: at, exit_code: msg.exit_code ?? 0, ...(task.started_at ? {} : { started_at: at }) }, event: 'job_completed' };
+    case 'cancelled':
+      return { kind: 'apply', patch: { status: 'cancelled', ended_at: at, failure_kind: 'cancelled', ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}) }, event: 'job_cancelled' };
+    case 'failed': {
+      const kind: FailureKind = msg.failure_kind ?? 'entrypoint';
+      const error = msg.error ?? (msg.exit_code !== undefined ? `entrypoint exited with code ${msg.exit_code}` : 'task failed');
+      if (kind === 'infrastructure' && task.retry_count < task.max_retries) {
+        return { kind: 'apply', patch: requeuePatch(task, `infrastructure failure, requeued: ${error}`, now, error), event: 'job_requeued' };
+      }
+      return {
+        kind: 'apply',
+        patch: { status: 'failed', ended_at: at, error, failure_kind: kind, ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}) },
+        event: 'job_failed',
+      };
+    }
+  }
+}
+
+function validIso(s: unknown): string | undefined {
+  return typeof s === 'string' && !Number.isNaN(Date.parse(s)) ? new Date(s).toISOString() : undefined;
+}
+
+function requeuePatch(task: Task, pendingReason: string, now: number, error?: string): Partial<Task> {
+  return {
+    status: 'queued',
+    worker_id: undefined,
+    retry_count: task.retry_count + 1,
+    queued_at: iso(now),
+    started_at: undefined,
+    pending_reason: pendingReason,
+    ...(error ? { error } : {}),
+  };
+}
+
+/** A task whose worker vanished: back to the queue with one more retry, or failed past max_retries. */
+export function lostTaskDecision(task: Task, workerId: string, now: number): { patch: Partial<Task>; event: 'job_requeued' | 'job_failed' } {
+  if (task.retry_count < task.max_retries) {
+    return { patch: requeuePatch(task, `worker ${workerId} lost; requeued`, now), event: 'job_requeued' };
+  }
+  return {
+    patch: { status: 'failed', ended_at: iso(now), failure_kind: 'worker_lost', error: `worker lost: ${workerId} stopped responding and the task has no retries left` },
+    event: 'job_failed',
+  };
+}
+
+export interface LivenessView {
+  id: string;
+  status: WorkerStatus;
+  /** ms since epoch of the last frame seen (or when control started, for workers never seen since). */
+  last_seen: number;
+}
+
+/** Workers silent for longer than `timeoutMs` at `now` that are not already offline. */
+export function overdueWorkers(workers: readonly LivenessView[], now: number, timeoutMs: number): string[] {
+  return workers.filter((w) => w.status !== 'offline' && now - w.last_seen > timeoutMs).map((w) => w.id);
+}
+
+export const isFinalTask = (t: Task) => isFinalStatus(t.status);
