@@ -75,11 +75,13 @@ export class StoreCore {
   chain(drafts: readonly AuditEventDraft[]): AuditEvent[] {
     const ts = iso(this.clock.now());
     const out: AuditEvent[] = [];
+    let head = this.head;
     for (const d of drafts) {
-      const e = chainAuditEvent(d, this.head, ts);
-      this.pushAudit(e);
+      const e = chainAuditEvent(d, head, ts); // may throw (e.g. a BigInt in metadata): nothing recorded yet
+      head = e;
       out.push(e);
     }
+    for (const e of out) this.pushAudit(e);
     return out;
   }
 

@@ -1,0 +1,145 @@
+/**
+ * Appends framed records to the current journal segment and their audit lines to audit.jsonl,
+ * with group commit: whatever queued while one write+fsync ran goes out in the next one, so many
+ * concurrent commits share one fsync. A commit resolves only once its record and its audit events
+ * are both on disk. After any I/O failure the writer stops taking commits (fail-stop).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir } from './snapshot-file.js';
+
+export const segmentName = (n: number) => `journal-${String(n).padStart(6, '0')}.log`;
+export const SEGMENT_PATTERN = /^journal-(\d{6,})\.log$/;
+
+interface Pending {
+  frame: Buffer;
+  audit: string;
+  seq: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class JournalWriter {
+  private queue: Pending[] = [];
+  private running = false;
+  private rotateRequests: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
+  private durableWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private idleWaiters: Array<() => void> = [];
+  failure: Error | undefined;
+  /** Records written since the writer opened, for the snapshot trigger. */
+  onFlushed: (() => void) | undefined;
+
+  private constructor(
+    private readonly dir: string,
+    private segment: number,
+    private journal: FileHandle,
+    private readonly audit: FileHandle,
+    public durableSeq: number,
+  ) {}
+
+  static async open(dir: string, segment: number, auditFile: string, durableSeq: number): Promise<JournalWriter> {
+    const journal = await open(join(dir, segmentName(segment)), 'a', 0o600);
+    const audit = await open(auditFile, 'a', 0o600);
+    await fsyncDir(dir);
+    return new JournalWriter(dir, segment, journal, audit, durableSeq);
+  }
+
+  get currentSegment(): number {
+    return this.segment;
+  }
+
+  append(frame: Buffer, audit: string, seq: number): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ frame, audit, seq, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Later records go to a new segment; resolves with its number once it exists. */
+  rotate(): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.rotateRequests.push({ resolve, reject });
+      this.kick();
+    });
+  }
+
+  waitDurable(seq: number): Promise<void> {
+    if (this.durableSeq >= seq) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.durableWaiters.push({ seq, resolve, reject }));
+  }
+
+  async close(): Promise<void> {
+    if (this.running) await new Promise<void>((r) => this.idleWaiters.push(r));
+    await this.journal.close();
+    await this.audit.close();
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    // Next tick: commits made in the same tick share the first write too.
+    process.nextTick(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    let batch: Pending[] = [];
+    try {
+      while (this.queue.length > 0 || this.rotateRequests.length > 0) {
+        if (this.rotateRequests.length > 0) {
+          const reqs = this.rotateRequests.splice(0);
+          await this.switchSegment();
+          for (const r of reqs) r.resolve(this.segment);
+          continue;
+        }
+        batch = this.queue.splice(0);
+        await writeAll(this.journal, Buffer.concat(batch.map((p) => p.frame)));
+        await this.journal.datasync();
+        let audit = '';
+        for (const p of batch) audit += p.audit;
+        if (audit !== '') {
+          await writeAll(this.audit, Buffer.from(audit, 'utf8'));
+          await this.audit.datasync();
+        }
+        this.durableSeq = batch[batch.length - 1]!.seq;
+        for (const p of batch) p.resolve();
+        batch = [];
+        this.durableWaiters = this.durableWaiters.filter((w) => (w.seq <= this.durableSeq ? (w.resolve(), false) : true));
+        this.onFlushed?.();
+      }
+    } catch (err) {
+      this.fail(err as Error, batch);
+    } finally {
+      this.running = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private async switchSegment(): Promise<void> {
+    const next = this.segment + 1;
+    const fh = await open(join(this.dir, segmentName(next)), 'a', 0o600);
+    await fsyncDir(this.dir);
+    const old = this.journal;
+    this.journal = fh;
+    this.segment = next;
+    await old.close();
+  }
+
+  private fail(cause: Error, batch: Pending[]): void {
+    const err = new Error(`store journal write failed; the store no longer accepts changes: ${cause.message}`, { cause });
+    this.failure = err;
+    for (const p of [...batch, ...this.queue.splice(0)]) p.reject(err);
+    for (const r of this.rotateRequests.splice(0)) r.reject(err);
+    for (const w of this.durableWaiters.splice(0)) w.reject(err);
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}
