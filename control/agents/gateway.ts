@@ -1,0 +1,349 @@
+/**
+ * The control end of the agent channel: authenticates the WebSocket upgrade, speaks the protocol
+ * of shared/protocol.ts, applies agents' task reports through TaskService.transition (so every
+ * change is audited and announced), reconciles on hello, dispatches queued work and notices
+ * workers that went silent. Decisions live in dispatch.ts and reconcile.ts; this is the shell.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AuditEventDraft, Task, TaskStatus, Worker } from '../../shared/api-types.js';
+import { isFinalStatus } from '../../shared/api-types.js';
+import {
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseFrame,
+  type AgentMessage,
+  type ControlMessage,
+  type HelloMessage,
+  type LogChunkMessage,
+  type TaskAssignment,
+  type TaskStatusMessage,
+} from '../../shared/protocol.js';
+import { SECOND } from '../../shared/time.js';
+import type { ControlContext } from '../context.js';
+import { commitAndAnnounce } from '../services/actor.js';
+import { chooseAssignments } from './dispatch.js';
+import { decideStatus, lostTaskDecision, overdueWorkers, reconcileHello, type CancelOrder } from './reconcile.js';
+import { WorkerRegistry } from './registry.js';
+
+export interface AgentGateway {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  workers(): Worker[];
+  /** Runs first-fit now (also triggered by task and worker events). */
+  dispatch(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** The shared agent secret; defaults to ctx.config.agentToken, then FETCHML_AGENT_TOKEN. */
+  agentToken?: string;
+  /** How long a new connection may take to say hello. */
+  helloTimeoutMs?: number;
+}
+
+/** Heartbeats come three times per timeout, so one lost heartbeat never makes a worker offline. */
+export function heartbeatIntervalMs(workerTimeoutMs: number): number {
+  return Math.round(Math.min(10 * SECOND, Math.max(100, workerTimeoutMs / 3)));
+}
+
+function tokenMatches(presented: string | undefined, expected: string): boolean {
+  if (!presented || !expected) return false;
+  // Hash both so the comparison is constant-time regardless of length.
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {}): AgentGateway {
+  const log = ctx.logger.child({ part: 'agent-gateway' });
+  const expectedToken = opts.agentToken ?? (ctx.config as { agentToken?: string }).agentToken ?? process.env.FETCHML_AGENT_TOKEN ?? '';
+  const timeoutMs = ctx.config.workerTimeoutMs;
+  const registry = new WorkerRegistry(ctx);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  let closed = false;
+
+  const send = (ws: WebSocket, msg: ControlMessage) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+  };
+  const sendTo = (workerId: string | undefined, msg: ControlMessage) => {
+    const l = workerId ? registry.live.get(workerId) : undefined;
+    if (l) send(l.socket, msg);
+  };
+  const cancelFrame = (c: CancelOrder): ControlMessage => ({ type: 'cancel', task_id: c.task_id, epoch: c.epoch, reason: c.reason });
+
+  // ---- dispatch: single flight, re-run while something asked for it meanwhile ----
+  let dispatching: Promise<void> | undefined;
+  let again = false;
+  const dispatchOnce = async () => {
+    if (registry.queued.size === 0) return;
+    const { assignments, pending } = chooseAssignments([...registry.queued.values()], registry.dispatchView());
+    const work: Promise<unknown>[] = [];
+    for (const p of pending) {
+      const t = ctx.store.get('tasks', p.task_id);
+      if (t && t.status === 'queued' && t.pending_reason !== p.reason) work.push(ctx.tasks.transition(t.id, { pending_reason: p.reason }));
+    }
+    for (const a of assignments) {
+      const t = ctx.store.get('tasks', a.task_id);
+      if (!t || t.status !== 'queued') continue; // changed since the plan (cancelled): checked right before the write
+      const epoch = t.epoch + 1;
+      const patch: Partial<Task> = {
+        status: 'preparing',
+        worker_id: a.worker_id,
+        epoch,
+        pending_reason: undefined,
+        error: undefined,
+        exit_code: undefined,
+        failure_kind: undefined,
+        node_assignments: [{ node_id: 0, worker_id: a.worker_id, slot_assigned: true }],
+      };
+      work.push(
+        ctx.tasks.transition(t.id, patch).then(
+          (next) => sendTo(a.worker_id, { type: 'assign', task: assignmentOf(next) }),
+          (err: unknown) => log.error({ err, task: t.id }, 'could not record an assignment'),
+        ),
+      );
+    }
+    await Promise.all(work);
+  };
+  const dispatch = (): Promise<void> => {
+    if (closed) return Promise.resolve();
+    if (dispatching) {
+      again = true;
+      return dispatching;
+    }
+    dispatching = (async () => {
+      try {
+        do {
+          again = false;
+          await dispatchOnce();
+        } while (again && !closed);
+      } catch (err) {
+        log.error({ err }, 'dispatch failed');
+      } finally {
+        dispatching = undefined;
+      }
+    })();
+    return dispatching;
+  };
+
+  // ---- task changes made elsewhere (API create/cancel, scheduler) ----
+  const onTask = (t: Task, prev?: TaskStatus) => {
+    registry.track(t);
+    if (t.status === 'cancelled' && t.worker_id && prev && !isFinalStatus(prev) && prev !== 'queued') {
+      sendTo(t.worker_id, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason: 'cancelled through the API' });
+    }
+    if (t.status === 'queued' || (prev !== undefined && isFinalStatus(t.status) && !isFinalStatus(prev))) void dispatch();
+  };
+  const onWorker = (w: Worker) => {
+    const l = registry.live.get(w.id);
+    if (!l) return;
+    const draining = w.status === 'draining';
+    if (l.hello && (l as { draining?: boolean }).draining !== draining) {
+      (l as { draining?: boolean }).draining = draining;
+      send(l.socket, { type: 'drain', draining });
+    }
+    if (w.status === 'active') void dispatch();
+  };
+  ctx.events.on('task', onTask);
+  ctx.events.on('worker', onWorker);
+
+  const lose = async (t: Task, workerId: string) => {
+    const cur = ctx.store.get('tasks', t.id);
+    if (!cur || cur.worker_id !== workerId || cur.epoch !== t.epoch || isFinalStatus(cur.status) || cur.status === 'queued') return;
+    const d = lostTaskDecision(cur, workerId, ctx.clock.now());
+    const extra: AuditEventDraft[] = d.event === 'job_requeued' ? [audit(cur, 'job_requeued', 'requeue', { worker_id: workerId, reason: 'worker lost' })] : [];
+    await ctx.tasks.transition(cur.id, d.patch, extra);
+  };
+
+  // ---- frames from one agent ----
+  const onStatus = async (workerId: string, ws: WebSocket, m: TaskStatusMessage) => {
+    if (typeof m.task_id !== 'string' || typeof m.epoch !== 'number' || typeof m.state !== 'string') return;
+    const t = ctx.store.get('tasks', m.task_id);
+    const d = decideStatus(t, m, workerId, ctx.clock.now());
+    if (d.kind === 'ignore') {
+      if (d.cancel) send(ws, cancelFrame(d.cancel));
+    } else if (t) {
+      const patch = { ...d.patch };
+      if (patch.status && isFinalStatus(patch.status)) {
+        try {
+          patch.output = await ctx.logs.tail(t.id, ctx.config.logTailBytes);
+        } catch {
+          /* no log yet */
+        }
+      }
+      const cur = ctx.store.get('tasks', t.id);
+      if (cur && cur.status === t.status && cur.epoch === t.epoch) {
+        const extra = d.event === 'job_requeued' ? [audit(t, 'job_requeued', 'requeue', { worker_id: workerId, reason: m.error ?? 'infrastructure failure' })] : [];
+        await ctx.tasks.transition(t.id, patch, extra);
+      }
+    }
+    send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state });
+  };
+
+  const onLog = async (workerId: string, ws: WebSocket, m: LogChunkMessage) => {
+    if (typeof m.task_id !== 'string' || typeof m.data !== 'string' || !Number.isSafeInteger(m.offset) || m.offset < 0) return;
+    const t = ctx.store.get('tasks', m.task_id);
+    if (!t || t.worker_id !== workerId || t.epoch !== m.epoch) {
+      send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, log_offset: m.offset + Buffer.byteLength(m.data) });
+      return;
+    }
+    await ctx.logs.append(t.id, m.offset, m.data);
+    send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, log_offset: m.offset + Buffer.byteLength(m.data) });
+  };
+
+  const onHello = async (ws: WebSocket, hello: HelloMessage, address: string | undefined): Promise<string | undefined> => {
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      send(ws, { type: 'error', code: 'PROTOCOL_MISMATCH', message: `control speaks agent protocol ${PROTOCOL_VERSION}, this agent speaks ${String(hello.protocol)}; upgrade the older side` });
+      ws.close(4002, 'protocol mismatch');
+      log.warn({ protocol: hello.protocol, address }, 'agent with an incompatible protocol refused');
+      return undefined;
+    }
+    if (typeof hello.worker_id !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(hello.worker_id) || !hello.capabilities || !hello.slots || !Array.isArray(hello.running)) {
+      send(ws, { type: 'error', code: 'BAD_MESSAGE', message: 'malformed hello' });
+      ws.close(4000, 'bad hello');
+      return undefined;
+    }
+    const w = await registry.connect(hello, ws, address);
+    send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, worker_id: w.id, heartbeat_interval_ms: heartbeatIntervalMs(timeoutMs), draining: w.status === 'draining' });
+    (registry.live.get(w.id) as { draining?: boolean } | undefined)!.draining = w.status === 'draining';
+    const r = reconcileHello(w.id, hello.running, (id) => ctx.store.get('tasks', id), registry.tasksOn(w.id));
+    for (const c of r.cancel) send(ws, cancelFrame(c));
+    for (const t of r.lost) await lose(t, w.id);
+    log.info({ worker: w.id, name: w.name, running: hello.running.length, lost: r.lost.length, cancelled: r.cancel.length }, 'agent connected');
+    void dispatch();
+    return w.id;
+  };
+
+  const onConnection = (ws: WebSocket, req: IncomingMessage) => {
+    const address = req.socket.remoteAddress;
+    let workerId: string | undefined;
+    let chain: Promise<unknown> = Promise.resolve();
+    const helloTimer = setTimeout(() => {
+      if (!workerId) ws.close(4000, 'no hello');
+    }, opts.helloTimeoutMs ?? 10 * SECOND);
+    helloTimer.unref();
+    ws.on('message', (data, isBinary) => {
+      // Frames of one agent are applied in order: a status must not overtake the one before it.
+      chain = chain.then(async () => {
+        const m = isBinary ? undefined : parseFrame<AgentMessage>(data.toString());
+        if (!m) {
+          send(ws, { type: 'error', code: 'BAD_MESSAGE', message: 'frames are JSON objects with a string type' });
+          return;
+        }
+        if (!workerId) {
+          if (m.type !== 'hello') {
+            send(ws, { type: 'error', code: 'BAD_MESSAGE', message: 'say hello first' });
+            return;
+          }
+          workerId = await onHello(ws, m, address);
+          clearTimeout(helloTimer);
+          return;
+        }
+        registry.touch(workerId);
+        if (m.type === 'heartbeat') {
+          registry.heartbeat(workerId, m);
+          if (registry.queued.size > 0) void dispatch();
+        } else if (m.type === 'task_status') await onStatus(workerId, ws, m);
+        else if (m.type === 'log_chunk') await onLog(workerId, ws, m);
+      }).catch((err: unknown) => log.error({ err, worker: workerId }, 'agent frame failed'));
+    });
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      if (workerId) {
+        registry.disconnect(workerId, ws);
+        log.info({ worker: workerId }, 'agent disconnected');
+      }
+    });
+    ws.on('error', (err) => log.warn({ err, worker: workerId }, 'agent socket error'));
+  };
+  wss.on('connection', onConnection);
+
+  // ---- silent workers ----
+  let checking = false;
+  const checkOffline = async () => {
+    if (checking || closed) return;
+    checking = true;
+    try {
+      const now = ctx.clock.now();
+      const views = [...ctx.store.values('workers')].map((w) => ({ id: w.id, status: w.status, last_seen: registry.lastSeen(w.id) }));
+      for (const id of overdueWorkers(views, now, timeoutMs)) {
+        const seconds = Math.round(timeoutMs / 1000);
+        log.warn({ worker: id }, `worker silent for over ${seconds} s: offline, requeueing its tasks`);
+        const tasks = registry.tasksOn(id);
+        await registry.markOffline(id, `no heartbeat for ${seconds} s`);
+        for (const t of tasks) await lose(t, id);
+      }
+    } catch (err) {
+      log.error({ err }, 'offline check failed');
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void checkOffline(), Math.max(50, Math.min(SECOND, timeoutMs / 4)));
+  timer.unref();
+
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const auth = req.headers.authorization;
+    const presented = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    if (closed || !tokenMatches(presented, expectedToken)) {
+      const ip = req.socket.remoteAddress;
+      if (!closed) {
+        log.warn({ ip }, 'agent connection refused: invalid agent token');
+        void commitAndAnnounce(ctx.store, ctx.events, [], [
+          { event_type: 'auth_attempt', action: 'agent_connect', success: false, error: presented ? 'invalid agent token' : 'missing agent token', ...(ip ? { ip_address: ip } : {}) },
+        ]).catch(() => undefined);
+      }
+      const body = JSON.stringify({ error: closed ? 'control is shutting down' : 'invalid agent token', code: closed ? 'SERVICE_UNAVAILABLE' : 'UNAUTHORIZED', trace_id: '' });
+      socket.end(`HTTP/1.1 ${closed ? '503 Service Unavailable' : '401 Unauthorized'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  };
+
+  // Tasks that were queued before control restarted wait for the first agent's hello.
+  return {
+    handleUpgrade,
+    workers: () => registry.workers(),
+    dispatch,
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      ctx.events.off('task', onTask);
+      ctx.events.off('worker', onWorker);
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+      await dispatching;
+    },
+  };
+}
+
+function audit(t: Task, type: AuditEventDraft['event_type'], action: string, metadata: Record<string, unknown>): AuditEventDraft {
+  return { event_type: type, user_id: t.user_id, resource: `task:${t.id}`, action, success: true, metadata };
+}
+
+/** What the agent needs of a task (one node: multi-node waits for the scheduler). */
+export function assignmentOf(t: Task): TaskAssignment {
+  return {
+    task_id: t.id,
+    epoch: t.epoch,
+    job_name: t.job_name,
+    user_id: t.user_id,
+    entrypoint: t.entrypoint ?? '',
+    ...(t.args !== undefined ? { args: t.args } : {}),
+    ...(t.image !== undefined ? { image: t.image } : {}),
+    slot_kind: t.slot_kind,
+    gpu: t.gpu ?? 0,
+    ...(t.gpu_type !== undefined ? { gpu_type: t.gpu_type } : {}),
+    ...(t.cpu !== undefined ? { cpu: t.cpu } : {}),
+    ...(t.memory_gb !== undefined ? { memory_gb: t.memory_gb } : {}),
+    ...(t.snapshot_id !== undefined ? { snapshot_id: t.snapshot_id } : {}),
+    ...(t.datasets !== undefined ? { datasets: t.datasets } : {}),
+    ...(t.dataset_specs !== undefined ? { dataset_specs: t.dataset_specs } : {}),
+    ...(t.plugin_configs !== undefined ? { plugin_configs: t.plugin_configs } : {}),
+    env: { NODE_RANK: '0', NNODES: '1', WORLD_SIZE: '1', FETCHML_NODE_RANK: '0', FETCHML_NODE_COUNT: '1' },
+    node_rank: 0,
+    node_count: 1,
+  };
+}
