@@ -45,6 +45,8 @@ export interface RuntimeHandle {
   run_dir: string;
   started_at: string;
   pid?: number;
+  /** Process runtime: start time of `pid` (/proc/<pid>/stat field 22), so a reused pid is not mistaken for ours. */
+  proc_start?: string;
   container?: string;
 }
 

@@ -1,0 +1,173 @@
+/**
+ * The process runtime: the entrypoint's argv runs directly (no shell parses it) in a new session
+ * and process group, detached from the agent so that an agent restart (kill -9 included) leaves it
+ * running. A tiny `/bin/sh` wrapper is the group leader: it runs argv verbatim as a foreground
+ * child ("$@"), and writes the child's exit status to <run_dir>/exit. It traps TERM/INT/HUP/QUIT
+ * with a no-op handler (not an ignore, which would be inherited by the child): a signal to the
+ * whole group reaches the child with default handling, and the wrapper still records the status.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { TaskFailure } from '../../shared/errors.js';
+import { iso, systemClock, type Clock } from '../../shared/time.js';
+import { groupExists, isLive, readProcStat, signalGroup } from './proc-fs.js';
+import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
+
+const WRAPPER = [
+  'trap : TERM INT HUP QUIT',
+  'f=$1; shift',
+  '"$@"',
+  'c=$?',
+  'printf "%s\\n" "$c" > "$f.tmp" && mv -f "$f.tmp" "$f"',
+  'exit $c',
+].join('\n');
+
+export const EXIT_FILE = 'exit';
+/** Written by stop() before SIGKILL: the wrapper dies too, so this is how wait() knows why. */
+export const KILLED_FILE = 'killed';
+
+export interface ProcessRuntimeOptions {
+  /** Environment the task starts from (default: the agent's, without FETCHML_* secrets). */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** How often wait()/stop() look at /proc when there is no child handle (after reattach). */
+  pollMs?: number;
+  clock?: Clock;
+}
+
+/** The agent's environment minus anything of FetchML's own (the agent token must not reach tasks). */
+export function taskBaseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('FETCHML_')) out[k] = v;
+  return out;
+}
+
+/** Exit status as a shell reports it (128 + n for a signal) → ExitResult. */
+export function exitResultFromStatus(code: number): ExitResult {
+  if (code > 128 && code < 128 + 65) {
+    const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0];
+    if (name) return { exit_code: code, signal: name };
+  }
+  return { exit_code: code };
+}
+
+export class ProcessRuntime implements Runtime {
+  readonly kind = 'process' as const;
+  private readonly children = new Map<number, { child: ChildProcess; exited: Promise<void> }>();
+  private readonly baseEnv: Record<string, string>;
+  private readonly pollMs: number;
+  private readonly clock: Clock;
+
+  constructor(opts: ProcessRuntimeOptions = {}) {
+    this.baseEnv = taskBaseEnv(opts.baseEnv);
+    this.pollMs = opts.pollMs ?? 100;
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  async start(spec: StartSpec): Promise<RuntimeHandle> {
+    if (spec.argv.length === 0 || !spec.argv[0]) throw new TaskFailure('entrypoint', 'empty argv');
+    await mkdir(spec.run_dir, { recursive: true });
+    await mkdir(dirname(spec.log_file), { recursive: true });
+    await rm(join(spec.run_dir, EXIT_FILE), { force: true });
+    await rm(join(spec.run_dir, KILLED_FILE), { force: true });
+    const env: Record<string, string> = {
+      ...this.baseEnv,
+      ...spec.env,
+      // Indices only, and an empty string when no GPU is granted: a task never sees all GPUs.
+      CUDA_VISIBLE_DEVICES: spec.gpus.indices.join(','),
+    };
+    const log = await open(spec.log_file, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn('/bin/sh', ['-c', WRAPPER, 'fetchml-task', join(spec.run_dir, EXIT_FILE), ...spec.argv], {
+        cwd: spec.workspace,
+        env,
+        detached: true, // setsid(): own session and process group, survives the agent
+        stdio: ['ignore', log.fd, log.fd],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (err) {
+      throw new TaskFailure('infrastructure', `could not start the task process in ${spec.workspace}: ${(err as Error).message}`);
+    } finally {
+      await log.close();
+    }
+    const pid = child.pid!;
+    child.unref();
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.children.set(pid, { child, exited });
+    void exited.then(() => this.children.delete(pid));
+    const stat = await readProcStat(pid);
+    const handle: RuntimeHandle = {
+      runtime: 'process',
+      task_id: spec.task_id,
+      epoch: spec.epoch,
+      log_file: spec.log_file,
+      run_dir: spec.run_dir,
+      started_at: iso(this.clock.now()),
+      pid,
+    };
+    if (stat) handle.proc_start = stat.starttime;
+    return handle;
+  }
+
+  async wait(handle: RuntimeHandle): Promise<ExitResult> {
+    const pid = requirePid(handle);
+    const own = this.children.get(pid);
+    if (own) {
+      // Keep the event loop alive while someone waits; the child is otherwise unref'd so that an
+      // agent shutting down is not held up by running tasks (they outlive it by design).
+      own.child.ref();
+      await own.exited;
+    }
+    else while (await isLive(pid, handle.proc_start)) await delay(this.pollMs);
+    return readExit(handle);
+  }
+
+  async stop(handle: RuntimeHandle, graceMs: number): Promise<void> {
+    const pid = requirePid(handle);
+    if (!(await isLive(pid, handle.proc_start)) && !this.children.has(pid)) return;
+    signalGroup(pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && (await isLive(pid, handle.proc_start))) await delay(Math.min(this.pollMs, 50));
+    if (await isLive(pid, handle.proc_start)) {
+      await writeFile(join(handle.run_dir, KILLED_FILE), `${iso(this.clock.now())}\n`).catch(() => undefined);
+    }
+    // Also when the wrapper has exited: whatever the task left behind in its group goes with it.
+    if (groupExists(pid)) signalGroup(pid, 'SIGKILL');
+  }
+
+  async reattach(handle: RuntimeHandle): Promise<'running' | 'exited' | 'lost'> {
+    const pid = requirePid(handle);
+    if (await isLive(pid, handle.proc_start)) return 'running';
+    try {
+      await readExit(handle);
+      return 'exited';
+    } catch {
+      return 'lost';
+    }
+  }
+
+  async cleanup(handle: RuntimeHandle): Promise<void> {
+    for (const f of [EXIT_FILE, `${EXIT_FILE}.tmp`, KILLED_FILE]) await rm(join(handle.run_dir, f), { force: true });
+  }
+}
+
+async function readExit(handle: RuntimeHandle): Promise<ExitResult> {
+  const text = await readFile(join(handle.run_dir, EXIT_FILE), 'utf8').catch(() => undefined);
+  const code = text === undefined ? NaN : Number.parseInt(text.trim(), 10);
+  if (Number.isInteger(code)) return exitResultFromStatus(code);
+  const killed = await readFile(join(handle.run_dir, KILLED_FILE), 'utf8').catch(() => undefined);
+  if (killed !== undefined) return { exit_code: 128 + 9, signal: 'SIGKILL' };
+  throw new TaskFailure('infrastructure', `task process ${handle.pid} is gone and its exit status was not recorded`);
+}
+
+function requirePid(handle: RuntimeHandle): number {
+  if (handle.runtime !== 'process' || !handle.pid) throw new Error(`not a process handle: ${JSON.stringify(handle)}`);
+  return handle.pid;
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
