@@ -131,7 +131,7 @@ describe('journal store', () => {
       const file = join(dir, seg!);
       const buf = await readFile(file);
       const secondOffset = HEADER_BYTES + buf.readUInt32LE(0);
-      buf[secondOffset + HEADER_BYTES + 3] ^= 0xff; // flip a byte in record 2's payload
+      buf[secondOffset + HEADER_BYTES + 3] = buf[secondOffset + HEADER_BYTES + 3]! ^ 0xff; // flip a byte in record 2's payload
       await writeFile(file, buf);
       await assert.rejects(openJournalStore({ dataDir: dir }), (err: Error) => {
         assert.match(err.message, new RegExp(`${seg}.*offset ${secondOffset}`));
