@@ -1,0 +1,56 @@
+/** Control's settings: defaults, overridden by the environment, overridden by explicit options. */
+import { resolve } from 'node:path';
+
+export interface ControlConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  version: string;
+  /** Per-API-key token bucket. */
+  rateLimitRps: number;
+  rateLimitBurst: number;
+  /** Per-client-address bucket for failed authentication. */
+  authFailRps: number;
+  authFailBurst: number;
+  workerTimeoutMs: number;
+  /** JSON bodies over this answer 413. */
+  maxBodyBytes: number;
+  /** PUT /v1/snapshots streams up to this. */
+  maxSnapshotBytes: number;
+  /** Task.output holds this many bytes of the log's tail. */
+  logTailBytes: number;
+  wsMaxMessageBytes: number;
+  wsMessagesPerSecond: number;
+  /** Image used when a Jupyter request names the seed's literal default. */
+  jupyterImage: string;
+}
+
+const num = (v: string | undefined, dflt: number, min = 0): number => {
+  if (v === undefined || v.trim() === '') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new Error(`invalid number ${JSON.stringify(v)} in configuration`);
+  return n;
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: Partial<ControlConfig> = {}): ControlConfig {
+  const cfg: ControlConfig = {
+    host: '127.0.0.1',
+    port: 9101,
+    dataDir: resolve(env.FETCHML_DATA_DIR ?? './.fetchml/control'),
+    version: '0.1.0',
+    rateLimitRps: num(env.FETCHML_RATE_LIMIT_RPS, 50, 0.001),
+    rateLimitBurst: num(env.FETCHML_RATE_LIMIT_BURST, 100, 1),
+    authFailRps: num(env.FETCHML_AUTH_FAIL_RPS, 1, 0.001),
+    authFailBurst: num(env.FETCHML_AUTH_FAIL_BURST, 20, 1),
+    workerTimeoutMs: num(env.FETCHML_WORKER_TIMEOUT, 30, 1) * 1000,
+    maxBodyBytes: 1024 * 1024,
+    maxSnapshotBytes: num(env.FETCHML_MAX_SNAPSHOT_BYTES, 2 * 1024 ** 3, 1),
+    logTailBytes: 64 * 1024,
+    wsMaxMessageBytes: 4096,
+    wsMessagesPerSecond: 20,
+    jupyterImage: env.FETCHML_JUPYTER_IMAGE ?? 'jupyter/pytorch-notebook:latest',
+  };
+  const merged = { ...cfg, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) } as ControlConfig;
+  merged.dataDir = resolve(merged.dataDir);
+  return merged;
+}
