@@ -1,0 +1,99 @@
+/**
+ * The agent's durable state in its data dir: a stable worker id, and one record per task it holds
+ * (assignment, grant, runtime handle, buffered status frames, acknowledged log offset). Written
+ * atomically (temp file + rename) so a kill -9 leaves either the old or the new record.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FailureKind } from '../../shared/api-types.js';
+import type { AgentTaskState, TaskAssignment, TaskStatusMessage } from '../../shared/protocol.js';
+import type { RuntimeHandle } from '../runtime/types.js';
+import type { Allocation } from './slots.js';
+
+export interface TaskRecord {
+  assignment: TaskAssignment;
+  state: AgentTaskState;
+  allocation?: Allocation;
+  handle?: RuntimeHandle;
+  exit_code?: number;
+  error?: string;
+  failure_kind?: FailureKind;
+  /** Status frames not yet acknowledged by control, oldest first. */
+  outbox: TaskStatusMessage[];
+  /** Bytes of the log control has confirmed. */
+  log_acked: number;
+  cancel_requested?: boolean;
+}
+
+const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+export const isSafeTaskId = (id: unknown): id is string => typeof id === 'string' && SAFE_ID.test(id);
+
+export class AgentState {
+  readonly tasksDir: string;
+  readonly cacheDir: string;
+
+  constructor(readonly dataDir: string) {
+    this.tasksDir = join(dataDir, 'tasks');
+    this.cacheDir = join(dataDir, 'cache');
+    mkdirSync(this.tasksDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The worker id, created once and kept: control recognises the host across restarts by it. */
+  async workerId(): Promise<string> {
+    const file = join(this.dataDir, 'worker-id');
+    try {
+      const id = (await readFile(file, 'utf8')).trim();
+      if (/^[A-Za-z0-9_.-]{1,128}$/.test(id)) return id;
+    } catch {
+      /* first start */
+    }
+    const id = `w-${randomUUID()}`;
+    await writeAtomic(file, `${id}\n`);
+    return id;
+  }
+
+  taskDir(taskId: string): string {
+    if (!isSafeTaskId(taskId)) throw new Error(`unsafe task id ${JSON.stringify(taskId)}`);
+    return join(this.tasksDir, taskId);
+  }
+
+  paths(taskId: string) {
+    const dir = this.taskDir(taskId);
+    return { dir, workspace: join(dir, 'workspace'), run: join(dir, 'run'), log: join(dir, 'task.log'), record: join(dir, 'record.json') };
+  }
+
+  async save(rec: TaskRecord): Promise<void> {
+    const p = this.paths(rec.assignment.task_id);
+    await mkdir(p.dir, { recursive: true });
+    await writeAtomic(p.record, JSON.stringify(rec));
+  }
+
+  /** Every record that parses; a torn or foreign file is skipped (and reported), never fatal. */
+  async loadAll(onBad: (dir: string, err: unknown) => void = () => undefined): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    for (const name of await readdir(this.tasksDir).catch(() => [] as string[])) {
+      if (!isSafeTaskId(name)) continue;
+      try {
+        const rec = JSON.parse(await readFile(join(this.tasksDir, name, 'record.json'), 'utf8')) as TaskRecord;
+        if (rec?.assignment?.task_id !== name || !Array.isArray(rec.outbox)) throw new Error('not a task record');
+        out.push(rec);
+      } catch (err) {
+        onBad(name, err);
+      }
+    }
+    return out;
+  }
+
+  async remove(taskId: string): Promise<void> {
+    await rm(this.taskDir(taskId), { recursive: true, force: true });
+  }
+}
+
+let seq = 0;
+async function writeAtomic(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${++seq}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await rename(tmp, file);
+}

@@ -1,0 +1,188 @@
+/**
+ * One task's life on the agent: preparing (snapshot, datasets) → running (runtime.start) →
+ * collecting (flush logs) → completed | failed | cancelled. Every state change is persisted with
+ * its status frame before it is sent, so a restarted agent resends what control has not confirmed
+ * and re-attaches to the entrypoint through the saved runtime handle.
+ */
+import { mkdir } from 'node:fs/promises';
+import { TaskFailure } from '../../shared/errors.js';
+import type { FailureKind } from '../../shared/api-types.js';
+import type { Logger } from '../../shared/logger.js';
+import { pluginEnvironment } from '../../shared/plugins.js';
+import type { AgentTaskState, TaskAssignment } from '../../shared/protocol.js';
+import { iso, type Clock } from '../../shared/time.js';
+import type { Mount, Runtime, RuntimeHandle } from '../runtime/types.js';
+import type { LogShipper } from './log-shipper.js';
+import type { AgentState, TaskRecord } from './state.js';
+
+export interface PrepareInput {
+  assignment: TaskAssignment;
+  workspace: string;
+  signal: AbortSignal;
+}
+export interface Prepared {
+  mounts: Mount[];
+  env: Record<string, string>;
+}
+/** Fetches and verifies the snapshot and datasets; throws TaskFailure('infrastructure') on bad input. */
+export type Preparer = (input: PrepareInput) => Promise<Prepared>;
+
+export interface RunnerDeps {
+  runtime: Runtime;
+  prepare: Preparer;
+  argv: (entrypoint: string, args?: string) => string[];
+  state: AgentState;
+  logger: Logger;
+  clock: Clock;
+  stopGraceMs: number;
+  /** Persists the record and sends its newest status frame (if connected). */
+  report: (rec: TaskRecord) => Promise<void>;
+  shipper: (rec: TaskRecord) => LogShipper;
+  /** Called once the task is final: release the grant. */
+  finished: (rec: TaskRecord) => void;
+}
+
+export class TaskRunner {
+  private readonly abort = new AbortController();
+  private readonly shipper: LogShipper;
+  private pumpTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly rec: TaskRecord, private readonly d: RunnerDeps) {
+    this.shipper = d.shipper(rec);
+  }
+
+  get logs(): LogShipper {
+    return this.shipper;
+  }
+
+  private async to(state: AgentTaskState, extra: { exit_code?: number; error?: string; failure_kind?: FailureKind } = {}): Promise<void> {
+    const a = this.rec.assignment;
+    this.rec.state = state;
+    Object.assign(this.rec, extra);
+    this.rec.outbox.push({
+      type: 'task_status',
+      task_id: a.task_id,
+      epoch: a.epoch,
+      state,
+      at: iso(this.d.clock.now()),
+      ...extra,
+      ...(this.rec.allocation?.gpus.uuids.length ? { gpu_uuids: this.rec.allocation.gpus.uuids } : {}),
+    });
+    await this.d.report(this.rec);
+  }
+
+  /** A fresh assignment. */
+  async start(): Promise<void> {
+    const a = this.rec.assignment;
+    const p = this.d.state.paths(a.task_id);
+    let handle: RuntimeHandle;
+    try {
+      await this.to('preparing');
+      await mkdir(p.workspace, { recursive: true });
+      await mkdir(p.run, { recursive: true });
+      const prepared = await this.d.prepare({ assignment: a, workspace: p.workspace, signal: this.abort.signal });
+      if (this.rec.cancel_requested) return await this.finish('cancelled', { error: 'cancelled before it started' });
+      const argv = this.d.argv(a.entrypoint, a.args);
+      const gpus = this.rec.allocation?.gpus ?? { indices: [], uuids: [] };
+      const env: Record<string, string> = {
+        ...pluginEnvironment(a.plugin_configs, { workspace: p.workspace, jobName: a.job_name, taskId: a.task_id }),
+        ...prepared.env,
+        ...a.env,
+        FETCHML_TASK_ID: a.task_id,
+        FETCHML_JOB_NAME: a.job_name,
+        FETCHML_WORKSPACE: this.d.runtime.kind === 'process' ? p.workspace : '/workspace',
+        FETCHML_NODE_RANK: String(a.node_rank),
+        FETCHML_NODE_COUNT: String(a.node_count),
+      };
+      // Exclusive GPUs: indices for processes, UUIDs for containers; none granted → none visible.
+      if (this.d.runtime.kind === 'process') env.CUDA_VISIBLE_DEVICES = gpus.indices.join(',');
+      else env.NVIDIA_VISIBLE_DEVICES = gpus.uuids.length ? gpus.uuids.join(',') : 'void';
+      handle = await this.d.runtime.start({
+        task_id: a.task_id,
+        epoch: a.epoch,
+        argv,
+        workspace: p.workspace,
+        env,
+        ...(a.image ? { image: a.image } : {}),
+        gpus,
+        ...(a.cpu !== undefined ? { cpu: a.cpu } : {}),
+        ...(a.memory_gb !== undefined ? { memory_gb: a.memory_gb } : {}),
+        mounts: prepared.mounts,
+        log_file: p.log,
+        run_dir: p.run,
+      });
+    } catch (err) {
+      const kind = err instanceof TaskFailure ? err.kind : 'infrastructure';
+      const msg = err instanceof Error ? err.message : String(err);
+      this.d.logger.warn({ task: a.task_id, err: msg, kind }, 'task could not start');
+      return this.finish('failed', { error: msg, failure_kind: kind });
+    }
+    this.rec.handle = handle;
+    await this.to('running');
+    if (this.rec.cancel_requested) void this.d.runtime.stop(handle, this.d.stopGraceMs).catch(() => undefined);
+    await this.watch(handle);
+  }
+
+  /** After an agent restart: pick the task up where it was. */
+  async resume(): Promise<void> {
+    const a = this.rec.assignment;
+    const h = this.rec.handle;
+    if (this.rec.state === 'completed' || this.rec.state === 'failed' || this.rec.state === 'cancelled') {
+      await this.shipper.pump(true);
+      return this.d.finished(this.rec);
+    }
+    if (!h) return this.finish('failed', { error: 'the agent restarted while the task was being prepared', failure_kind: 'infrastructure' });
+    const where = await this.d.runtime.reattach(h).catch(() => 'lost' as const);
+    this.d.logger.info({ task: a.task_id, where }, 're-attached to task');
+    if (where === 'lost') return this.finish('failed', { error: 'the task disappeared while the agent was down', failure_kind: 'infrastructure' });
+    if (this.rec.state === 'preparing') await this.to('running');
+    await this.watch(h);
+  }
+
+  private async watch(h: RuntimeHandle): Promise<void> {
+    this.pumpTimer = setInterval(() => void this.shipper.pump(), 250);
+    this.pumpTimer.unref();
+    let code: number;
+    let signal: string | undefined;
+    try {
+      const r = await this.d.runtime.wait(h);
+      code = r.exit_code;
+      signal = r.signal;
+    } catch (err) {
+      clearInterval(this.pumpTimer);
+      return this.finish('failed', { error: `lost track of the entrypoint: ${err instanceof Error ? err.message : String(err)}`, failure_kind: 'infrastructure' });
+    }
+    clearInterval(this.pumpTimer);
+    if (this.rec.state === 'running') await this.to('collecting');
+    if (this.rec.cancel_requested) return this.finish('cancelled', { exit_code: code, error: 'cancelled' });
+    if (code === 0) return this.finish('completed', { exit_code: 0 });
+    return this.finish('failed', { exit_code: code, error: `entrypoint exited with code ${code}${signal ? ` (${signal})` : ''}`, failure_kind: 'entrypoint' });
+  }
+
+  private async finish(state: 'completed' | 'failed' | 'cancelled', extra: { exit_code?: number; error?: string; failure_kind?: FailureKind }): Promise<void> {
+    await this.shipper.pump(true);
+    await this.to(state, extra);
+    if (this.rec.handle) await this.d.runtime.cleanup(this.rec.handle).catch((err: unknown) => this.d.logger.warn({ err }, 'runtime cleanup failed'));
+    this.d.finished(this.rec);
+  }
+
+  /** The assignment does not fit this agent: fail it as infrastructure so control places it again. */
+  async reject(reason: string): Promise<void> {
+    await this.finish('failed', { error: reason, failure_kind: 'infrastructure' });
+  }
+
+  /** Cancel: stop within the grace period (or before start, if still preparing). */
+  async cancel(): Promise<void> {
+    if (this.rec.cancel_requested) return;
+    this.rec.cancel_requested = true;
+    await this.d.state.save(this.rec);
+    this.abort.abort();
+    if (this.rec.handle && (this.rec.state === 'running' || this.rec.state === 'preparing')) {
+      await this.d.runtime.stop(this.rec.handle, this.d.stopGraceMs).catch((err: unknown) => this.d.logger.warn({ err }, 'stop failed'));
+    }
+  }
+
+  dispose(): void {
+    if (this.pumpTimer) clearInterval(this.pumpTimer);
+  }
+}
