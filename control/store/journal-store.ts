@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../../shared/logger.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
 import { AUDIT_FILE_NAME, appendAuditEvents, auditLines, loadAuditFile, verifyAuditFile } from '../audit/audit-file.js';
 import { encodeRecordJson, JournalCorruptError, scanJournal } from './journal-format.js';
+import { lockDataDir } from './dir-lock.js';
 import { JournalWriter, SEGMENT_PATTERN, segmentName } from './journal-writer.js';
 import { openSnapshotDb, SnapshotUnreadableError, type SnapshotData } from './snapshot-file.js';
 import { StoreCore } from './state-core.js';
@@ -28,11 +29,22 @@ export const SNAPSHOT_FILE_NAME = 'snapshot.json';
 
 export async function openJournalStore(opts: JournalStoreOptions): Promise<Store> {
   const { dataDir } = opts;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const unlock = await lockDataDir(dataDir);
+  try {
+    return await openLocked(opts, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>): Promise<Store> {
+  const { dataDir } = opts;
   const logger = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const snapshotEvery = Math.max(1, opts.snapshotEveryRecords ?? 20_000);
   const auditFile = join(dataDir, AUDIT_FILE_NAME);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
 
   const core = new StoreCore(clock);
   const db = openSnapshotDb(join(dataDir, SNAPSHOT_FILE_NAME));
@@ -121,6 +133,7 @@ export async function openJournalStore(opts: JournalStoreOptions): Promise<Store
       // A snapshot on the way out makes the next start a plain read.
       if (!writer.failure && assignedSeq > snapshotSeq) await snapshot();
       await writer.close();
+      await unlock();
     },
   };
 }

@@ -26,6 +26,8 @@ export class JournalWriter {
   private durableWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private idleWaiters: Array<() => void> = [];
   failure: Error | undefined;
+  /** How many write+fsync rounds ran (group commit makes this far smaller than the commits). */
+  flushes = 0;
   /** Records written since the writer opened, for the snapshot trigger. */
   onFlushed: (() => void) | undefined;
 
@@ -103,6 +105,7 @@ export class JournalWriter {
           await writeAll(this.audit, Buffer.from(audit, 'utf8'));
           await this.audit.datasync();
         }
+        this.flushes++;
         this.durableSeq = batch[batch.length - 1]!.seq;
         for (const p of batch) p.resolve();
         batch = [];

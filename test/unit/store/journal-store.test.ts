@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { openJournalStore } from '../../../control/store/journal-store.js';
-import { HEADER_BYTES } from '../../../control/store/journal-format.js';
+import { encodeRecordJson, HEADER_BYTES } from '../../../control/store/journal-format.js';
+import { JournalWriter } from '../../../control/store/journal-writer.js';
+import { spawn } from 'node:child_process';
 import type { MetaRecord, Store } from '../../../control/store/types.js';
 
 const put = (id: string, value: unknown) => ({ op: 'put' as const, coll: 'meta' as const, value: { id, value } as MetaRecord });
@@ -190,5 +192,30 @@ describe('journal store', () => {
       assert.deepEqual(events.map((e) => e[0]!.sequence_num), Array.from({ length: 200 }, (_, i) => i + 1));
       assert.equal((await s.verifyAudit()).valid, true);
       await s.close();
+    }));
+
+  test('group commit: concurrent appends share write+fsync rounds', () =>
+    withDir(async (dir) => {
+      const w = await JournalWriter.open(dir, 1, join(dir, 'audit.jsonl'), 0);
+      await Promise.all(Array.from({ length: 100 }, (_, i) => w.append(encodeRecordJson(`{"seq":${i + 1},"m":[],"a":[]}`), '', i + 1)));
+      assert.equal(w.durableSeq, 100);
+      assert.ok(w.flushes >= 1 && w.flushes < 10, `flushes: ${w.flushes}`);
+      await w.close();
+    }));
+
+  test('a data dir held by another live process is refused; a stale lock is taken over', () =>
+    withDir(async (dir) => {
+      const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      try {
+        await writeFile(join(dir, 'store.lock'), `${other.pid}\n`);
+        await assert.rejects(openJournalStore({ dataDir: dir }), /in use by another fetchml process \(pid \d+\)/);
+      } finally {
+        other.kill('SIGKILL');
+        await new Promise((r) => (other.exitCode !== null || other.signalCode !== null ? r(null) : other.once('exit', r)));
+      }
+      const s = await openJournalStore({ dataDir: dir });
+      await s.commit([put('a', 1)]);
+      await s.close();
+      assert.equal((await readdir(dir)).includes('store.lock'), false);
     }));
 });
