@@ -32,6 +32,7 @@ export function buildProgram(): Command {
     .description('Run ML work on a fleet of GPU hosts: control plane, agent and CLI.')
     .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError()
+    .enablePositionalOptions()
     .exitOverride();
   program.addHelpText('after', '\nExample:\n  $ fetchml dev                 # control + one local agent\n  $ fetchml run python train.py --gpus 1');
   registerDaemonCommands(program);
@@ -50,6 +51,13 @@ export function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `fetchml tasks | head` closes the pipe early: that is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
