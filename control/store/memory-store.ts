@@ -16,8 +16,10 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): Store {
     async commit(mutations: readonly Mutation[], audit: readonly AuditEventDraft[] = []): Promise<AuditEvent[]> {
       if (closed) throw new Error('store is closed');
       core.validate(mutations, audit);
+      JSON.stringify(mutations); // the journal store refuses what JSON cannot hold; so does this one
+      const events = core.chain(audit); // may throw: nothing applied yet
       core.apply(mutations);
-      return core.chain(audit);
+      return events;
     },
     auditEvents: (q) => core.auditEvents(q),
     auditRoot: () => core.auditRoot(),

@@ -66,6 +66,8 @@ for (const [name, factory] of Object.entries(factories)) {
         await assert.rejects(s.commit([put(meta('ok', 1)), { op: 'put', coll: 'nope', value: { id: 'x' } } as never]));
         await assert.rejects(s.commit([{ op: 'put', coll: 'meta', value: { value: 1 } } as never]));
         await assert.rejects(s.commit([], [{ event_type: 'not_a_type', success: true } as never]));
+        await assert.rejects(s.commit([put(meta('big', 1n))]));
+        await assert.rejects(s.commit([put(meta('m', 1))], [{ event_type: 'job_queued', success: true, metadata: { n: 2n } }]));
         assert.equal(s.count('meta'), 0);
         assert.equal(s.auditRoot().total_events, 0);
         await s.commit([put(meta('after', 1))]);
