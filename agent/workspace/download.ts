@@ -10,7 +10,8 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { TaskFailure } from '../../shared/errors.js';
-import { policyLookup } from './source-policy.js';
+import { isIP } from 'node:net';
+import { addressProblem, policyLookup } from './source-policy.js';
 
 export interface DownloadOptions {
   sha256?: string;
@@ -42,6 +43,12 @@ export async function downloadVerified(url: string, destFile: string, opts: Down
   const part = `${destFile}.part-${process.pid}-${Date.now()}`;
   await mkdir(dirname(destFile), { recursive: true });
   const dispatcher = opts.dispatcher ?? (opts.allowPrivate === undefined ? undefined : policyAgent(opts.allowPrivate));
+  if (opts.allowPrivate !== undefined) {
+    // Sockets skip the lookup for IP literals, so check those here.
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    const problem = isIP(host) ? addressProblem(host, opts.allowPrivate) : undefined;
+    if (problem) throw new TaskFailure('infrastructure', `download of ${label} from ${url} refused: ${problem}`);
+  }
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, { method: 'GET', headers: opts.headers ?? {}, signal: opts.signal, ...(dispatcher ? { dispatcher } : {}) });
@@ -54,6 +61,7 @@ export async function downloadVerified(url: string, destFile: string, opts: Down
   }
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
+    res.body.on('error', () => undefined);
     res.body.destroy();
     throw new TaskFailure('infrastructure', `${label} is ${declared} bytes, over the ${maxBytes} byte limit`);
   }
