@@ -140,8 +140,8 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     const l = registry.live.get(w.id);
     if (!l) return;
     const draining = w.status === 'draining';
-    if (l.hello && (l as { draining?: boolean }).draining !== draining) {
-      (l as { draining?: boolean }).draining = draining;
+    if (l.draining !== undefined && l.draining !== draining) {
+      l.draining = draining;
       send(l.socket, { type: 'drain', draining });
     }
     if (w.status === 'active') void dispatch();
@@ -207,7 +207,8 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     }
     const w = await registry.connect(hello, ws, address);
     send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, worker_id: w.id, heartbeat_interval_ms: heartbeatIntervalMs(timeoutMs), draining: w.status === 'draining' });
-    (registry.live.get(w.id) as { draining?: boolean } | undefined)!.draining = w.status === 'draining';
+    const live = registry.live.get(w.id);
+    if (live) live.draining = w.status === 'draining';
     const r = reconcileHello(w.id, hello.running, (id) => ctx.store.get('tasks', id), registry.tasksOn(w.id));
     for (const c of r.cancel) send(ws, cancelFrame(c));
     for (const t of r.lost) await lose(t, w.id);

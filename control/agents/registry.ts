@@ -20,6 +20,8 @@ export interface LiveWorker {
   lastSeen: number;
   hello: HelloMessage;
   heartbeat?: HeartbeatMessage;
+  /** What the agent was last told (undefined until welcome). */
+  draining?: boolean;
 }
 
 export class WorkerRegistry {

@@ -24,7 +24,7 @@ export interface Cluster {
 
 export async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
   const tmp = await tempDir('fetchml-agent-it-');
-  const control = await runControl({ port: 0, dataDir: join(tmp.path, 'control'), env: { ...process.env, FETCHML_ADMIN_KEY: ADMIN_KEY, FETCHML_LOG_LEVEL: 'warn', ...env }, quiet: true });
+  const control = await runControl({ port: 0, dataDir: join(tmp.path, 'control'), env: { ...process.env, FETCHML_ADMIN_KEY: ADMIN_KEY, FETCHML_LOG_LEVEL: 'warn', FETCHML_RATE_LIMIT_RPS: '5000', FETCHML_RATE_LIMIT_BURST: '10000', ...env }, quiet: true });
   const agents: Spawned[] = [];
   const api = async <T>(method: string, path: string, body?: unknown) => {
     const r = await fetch(`${control.url}${path}`, {

@@ -1,0 +1,75 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startCluster, type Cluster } from './agent-cluster.js';
+
+let c: Cluster;
+before(async () => {
+  c = await startCluster();
+});
+after(() => c.close());
+
+const connect = (token: string) => new WebSocket(`${c.url.replace('http', 'ws')}/v1/agents/connect`, { headers: { authorization: `Bearer ${token}` } });
+const hello = (protocol: number) => ({
+  type: 'hello',
+  protocol,
+  worker_id: 'w-test',
+  name: 'test',
+  address: '127.0.0.1',
+  capabilities: { gpus: [], cpu_cores: 2, memory_gb: 4, hostname: 'h', runtime: 'process', probe_status: 'no_gpu' },
+  slots: { batch_total: 1, service_total: 0 },
+  running: [],
+  agent_version: 'x',
+});
+const frames = (ws: WebSocket) => {
+  const got: Array<Record<string, unknown>> = [];
+  ws.on('message', (d) => got.push(JSON.parse(d.toString())));
+  return got;
+};
+
+test('a wrong agent token is refused with 401 and audited', async () => {
+  const status = await new Promise<number>((resolve, reject) => {
+    const ws = connect('wrong');
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => reject(new Error('a wrong token was accepted')));
+    ws.on('error', () => undefined);
+  });
+  assert.equal(status, 401);
+  const audit = await c.api<{ events: Array<{ event_type: string; success: boolean }> }>('GET', '/v1/audit/events?event_type=auth_attempt');
+  assert.ok(audit.body.events.some((e) => e.event_type === 'auth_attempt' && !e.success), JSON.stringify(audit.body).slice(0, 300));
+});
+
+test('an incompatible protocol version gets a clear error frame and the connection closes', async () => {
+  const ws = connect(c.token);
+  const got = frames(ws);
+  await new Promise((r) => ws.once('open', r));
+  ws.send(JSON.stringify(hello(999)));
+  const code = await new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  assert.equal(code, 4002);
+  assert.equal(got[0]?.type, 'error');
+  assert.equal(got[0]?.code, 'PROTOCOL_MISMATCH');
+  assert.match(String(got[0]?.message), /protocol 1.*999/);
+});
+
+test('garbage frames are answered with BAD_MESSAGE and do not crash control; hello still works after', async () => {
+  const ws = connect(c.token);
+  const got = frames(ws);
+  await new Promise((r) => ws.once('open', r));
+  ws.send('not json');
+  ws.send(JSON.stringify({ type: 'heartbeat' }));
+  ws.send(JSON.stringify([1, 2]));
+  ws.send(JSON.stringify(hello(1)));
+  ws.send(JSON.stringify({ type: 'task_status', task_id: 'nope', epoch: 'x', state: 'running' }));
+  ws.send(JSON.stringify({ type: 'log_chunk', task_id: '../../etc', epoch: 1, offset: -5, data: 'x' }));
+  ws.send(JSON.stringify({ type: 'task_status', task_id: 'unknown-task', epoch: 1, state: 'running', at: 'x' }));
+  await new Promise<void>((resolve) => {
+    const check = () => (got.some((f) => f.type === 'cancel') ? resolve() : setTimeout(check, 20));
+    check();
+  });
+  assert.deepEqual(got.slice(0, 3).map((f) => f.code), ['BAD_MESSAGE', 'BAD_MESSAGE', 'BAD_MESSAGE']);
+  assert.equal(got[3]?.type, 'welcome');
+  assert.equal(got.find((f) => f.type === 'cancel')?.task_id, 'unknown-task', 'a copy of an unknown task is told to stop');
+  ws.close();
+  const h = await c.api('GET', '/health');
+  assert.equal(h.status, 200);
+});
