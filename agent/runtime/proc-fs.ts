@@ -48,3 +48,14 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
 }
+
+/** True when `pid` has a handler installed for signal number `signo` (SigCgt in /proc/<pid>/status). */
+export async function catchesSignal(pid: number, signo: number): Promise<boolean> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const hex = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return hex !== undefined && (BigInt(`0x${hex}`) & (1n << BigInt(signo - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}

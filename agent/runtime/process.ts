@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TaskFailure } from '../../shared/errors.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
-import { groupExists, isLive, readProcStat, signalGroup } from './proc-fs.js';
+import { catchesSignal, groupExists, isLive, readProcStat, signalGroup } from './proc-fs.js';
 import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
 
 const WRAPPER = [
@@ -55,6 +55,8 @@ export function exitResultFromStatus(code: number): ExitResult {
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process' as const;
   private readonly children = new Map<number, { child: ChildProcess; exited: Promise<void> }>();
+  /** How wrappers started here ended, for the rare case that one died before writing its exit file. */
+  private readonly endings = new Map<number, NodeJS.Signals | null>();
   private readonly baseEnv: Record<string, string>;
   private readonly pollMs: number;
   private readonly clock: Clock;
@@ -97,7 +99,12 @@ export class ProcessRuntime implements Runtime {
     }
     const pid = child.pid!;
     child.unref();
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', (_code, signal) => {
+        this.endings.set(pid, signal);
+        resolve();
+      }),
+    );
     this.children.set(pid, { child, exited });
     void exited.then(() => this.children.delete(pid));
     const stat = await readProcStat(pid);
@@ -124,12 +131,24 @@ export class ProcessRuntime implements Runtime {
       await own.exited;
     }
     else while (await isLive(pid, handle.proc_start)) await delay(this.pollMs);
-    return readExit(handle);
+    try {
+      return await readExit(handle);
+    } catch (err) {
+      const signal = this.endings.get(pid);
+      if (signal) return { exit_code: 128 + (osConstants.signals[signal] ?? 0), signal };
+      throw err;
+    }
   }
 
   async stop(handle: RuntimeHandle, graceMs: number): Promise<void> {
     const pid = requirePid(handle);
     if (!(await isLive(pid, handle.proc_start)) && !this.children.has(pid)) return;
+    // A stop right after start could hit the wrapper before its trap is set, and the exit status
+    // would be lost: wait (briefly) until the wrapper handles SIGTERM.
+    const trapDeadline = Date.now() + Math.min(graceMs, 1000);
+    while (Date.now() < trapDeadline && !(await catchesSignal(pid, osConstants.signals.SIGTERM)) && (await isLive(pid, handle.proc_start))) {
+      await delay(5);
+    }
     signalGroup(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && (await isLive(pid, handle.proc_start))) await delay(Math.min(this.pollMs, 50));
