@@ -58,7 +58,7 @@ export function queueOrder(queue: readonly SchedTask[], effective: Float64Array)
   // output), else the rank from a sort on (created_seq, position).
   let rank: Uint32Array | undefined;
   for (let i = 1; i < n; i++) {
-    if (!(finiteOr(queue[i - 1]!.created_seq, 0) <= finiteOr(queue[i]!.created_seq, 0))) {
+    if (!(finiteOr(queue[i - 1]?.created_seq, 0) <= finiteOr(queue[i]?.created_seq, 0))) {
       rank = fifoRank(queue);
       break;
     }
@@ -82,7 +82,7 @@ export function queueOrder(queue: readonly SchedTask[], effective: Float64Array)
 
 function fifoRank(queue: readonly SchedTask[]): Uint32Array {
   const idx = Array.from(queue.keys());
-  idx.sort((a, b) => finiteOr(queue[a]!.created_seq, 0) - finiteOr(queue[b]!.created_seq, 0) || a - b);
+  idx.sort((a, b) => finiteOr(queue[a]?.created_seq, 0) - finiteOr(queue[b]?.created_seq, 0) || a - b);
   const rank = new Uint32Array(queue.length);
   idx.forEach((qi, r) => (rank[qi] = r));
   return rank;
@@ -91,8 +91,8 @@ function fifoRank(queue: readonly SchedTask[]): Uint32Array {
 function slowOrder(queue: readonly SchedTask[], effective: Float64Array): Uint32Array {
   const idx = Array.from(queue.keys());
   idx.sort((a, b) => compareQueued(
-    { eff: effective[a]!, seq: finiteOr(queue[a]!.created_seq, 0), idx: a },
-    { eff: effective[b]!, seq: finiteOr(queue[b]!.created_seq, 0), idx: b },
+    { eff: effective[a]!, seq: finiteOr(queue[a]?.created_seq, 0), idx: a },
+    { eff: effective[b]!, seq: finiteOr(queue[b]?.created_seq, 0), idx: b },
   ));
   return Uint32Array.from(idx);
 }
