@@ -30,6 +30,8 @@ interface Shape {
   list: NodeState[];
   cursor: number;
   failed: boolean;
+  /** Searched at least once this pass (counts against config.maxFitSearches). */
+  searched: boolean;
   reason: string | undefined;
 }
 
@@ -59,7 +61,7 @@ export function plan(input: PlanInput): PlanResult {
   const detailed = () => waitingCount < cfg.detailedReasons;
 
   const slotsLeft = [pool.slotsFree(BATCH), pool.slotsFree(SERVICE)];
-  const shapes = new Map<string | number, Shape>();
+  const shapes = new Map<string | number, number>();
   const typeIds = new Map<string, number>();
   let head: { id: string; eff: number; req: Req } | undefined;
   const headHolds: CapacityHold[] = [];
@@ -105,35 +107,67 @@ export function plan(input: PlanInput): PlanResult {
   };
 
   const failures = new Map<string, { gpu: number; cpu: number; mem: number }[]>();
-  let searches = 0;
-  for (let pos = 0; pos < n; pos++) {
-    const qi = order[pos]!;
-    const t = queue[qi];
-    if (!t || typeof t.id !== 'string') continue; // unreadable entry: neither started nor listed
-
-    // A task that names an active reservation of its own user may use the held GPUs.
-    const hold = typeof t.reservation_id === 'string' ? resHolds.get(t.reservation_id) : undefined;
-    if (hold && !hold.claimed && hold.res.user_id === t.user_id) {
-      claim(t, qi, hold);
-      continue;
-    }
-
+  const shapeList: Shape[] = [];
+  /** The task's shape index; -1 for an unreadable task. */
+  const shapeIndex = (t: SchedTask): number => {
     let key: string | number;
     try {
       key = shapeKey(t);
     } catch {
+      return -1;
+    }
+    let si = shapes.get(key);
+    if (si === undefined) {
+      si = shapeList.length;
+      shapeList.push({ req: reqOf(t), list: pool.nodes, cursor: 0, failed: false, searched: false, reason: undefined });
+      shapes.set(key, si);
+    }
+    return si;
+  };
+
+  // Pass 1, in input (memory) order: each task's shape, or CLAIMS when it may use a reservation.
+  // The priority-order walk below then reads typed arrays and touches a task object only when it
+  // starts or waits specially: random access into 100k objects was most of the pass's time.
+  const UNREADABLE = -1;
+  const CLAIMS = -2;
+  const shapeOf = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = queue[i];
+    if (!t || typeof t.id !== 'string') {
+      shapeOf[i] = UNREADABLE;
       continue;
     }
-    let shape = shapes.get(key);
-    if (shape === undefined) {
+    const hold = typeof t.reservation_id === 'string' ? resHolds.get(t.reservation_id) : undefined;
+    shapeOf[i] = hold && hold.res.user_id === t.user_id ? CLAIMS : shapeIndex(t);
+  }
+
+  let searches = 0;
+  for (let pos = 0; pos < n; pos++) {
+    const qi = order[pos]!;
+    let si = shapeOf[qi]!;
+    if (si === UNREADABLE) continue; // neither started nor listed
+    if (si === CLAIMS) {
+      // A task that names an active reservation of its own user may use the held GPUs; once the
+      // reservation is claimed (by an earlier task this pass) it is an ordinary task.
+      const t = queue[qi]!;
+      const hold = resHolds.get(t.reservation_id!)!;
+      if (!hold.claimed) {
+        claim(t, qi, hold);
+        continue;
+      }
+      si = shapeIndex(t);
+      if (si === UNREADABLE) continue;
+    }
+    const shape = shapeList[si]!;
+    if (!shape.searched) {
       if (searches >= cfg.maxFitSearches) {
         wait(qi, NOT_EXAMINED);
         continue;
       }
       searches++;
-      const req = reqOf(t);
-      shape = { req, list: pool.nodesFor(req), cursor: 0, failed: dominated(req), reason: undefined };
-      shapes.set(key, shape);
+      shape.searched = true;
+      shape.list = pool.nodesFor(shape.req);
+      shape.failed = dominated(shape.req);
     }
     if (shape.failed) {
       if (shape.reason === undefined && detailed()) shape.reason = waitingReason(pool, shape.req, head);
@@ -142,6 +176,7 @@ export function plan(input: PlanInput): PlanResult {
     }
     const r = shape.req;
     const found = slotsLeft[r.kind]! >= r.nodes ? search(shape) : null;
+    const t = queue[qi]!;
     if (found) {
       place(t, r, found, qi);
       continue;
