@@ -87,9 +87,10 @@ export function plan(input: PlanInput): PlanResult {
       if (ti > typeIds.size) typeIds.set(t.gpu_type, ti);
     }
     const g = t.gpu, c = t.cpu ?? 0, m = t.memory_gb ?? 0, nc = t.node_count;
-    // Exact integer packing when every field is a small whole number (the common case), else a string.
-    if (isSmall(g, 256) && isSmall(nc, 256) && isSmall(c, 4096) && isSmall(m, 8192) && ti < 1024) {
-      return ((((g * 256 + nc) * 2 + (t.slot_kind === 'service' ? 1 : 0)) * 1024 + ti) * 4096 + c) * 8192 + m;
+    // Exact packing into a small integer (V8 hashes those fastest) when every field is a small
+    // whole number, the common case (29 bits); anything else gets a string key.
+    if (isSmall(g, 16) && isSmall(nc, 8) && isSmall(c, 128) && isSmall(m, 2048) && ti < 8) {
+      return ((((g * 8 + nc) * 2 + (t.slot_kind === 'service' ? 1 : 0)) * 8 + ti) * 128 + c) * 2048 + m;
     }
     return `${g}|${nc}|${t.slot_kind}|${t.gpu_type}|${c}|${m}`;
   };
