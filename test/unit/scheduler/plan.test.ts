@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan } from '../../../control/scheduler/plan.js';
+import { plan, NOT_EXAMINED } from '../../../control/scheduler/plan.js';
 import { checkReservationFeasible } from '../../../control/scheduler/reservations.js';
 import type { SchedReservation, SchedTask, SchedWorker } from '../../../control/scheduler/types.js';
 
@@ -128,5 +128,15 @@ describe('fit details', () => {
     assert.equal(r.starts.length + r.pending.size, 2);
     assert.deepEqual(r.reservations, [{ id: 'r', status: 'expired' }]);
     assert.doesNotThrow(() => plan(undefined as never));
+  });
+  test('a gang gets N distinct workers with ranks 0…N-1, or nothing', () => {
+    const r = plan({ now: 0, queue: [task('g', { gpu: 2, node_count: 2 }), task('g3', { gpu: 2, node_count: 3, priority: 1 })], workers: [worker('w1', 2), worker('w2', 4), worker('w3', 1)] });
+    assert.deepEqual(r.starts.map((s) => s.nodes), [[{ rank: 0, worker_id: 'w1', gpus: 2 }, { rank: 1, worker_id: 'w2', gpus: 2 }]]);
+    assert.ok(r.pending.has('g3'));
+  });
+  test('past the backfill depth, tasks wait unexamined this pass', () => {
+    const r = plan({ now: 0, queue: [task('a', { gpu: 1 }), task('b', { gpu: 2 }), task('c', { gpu: 1 })], workers: [worker('w', 8)], config: { maxFitSearches: 1 } });
+    assert.deepEqual(r.starts.map((s) => s.task_id), ['a', 'c'], 'c shares a\'s shape, so no new search');
+    assert.equal(r.pending.get('b')?.reason, NOT_EXAMINED);
   });
 });
