@@ -59,3 +59,23 @@ export async function catchesSignal(pid: number, signo: number): Promise<boolean
     return false;
   }
 }
+
+/**
+ * True when `pid` has a child that has exec'd its program: a forked child still shows its parent's
+ * cmdline until exec, and a signal that reaches it before exec lands in the parent's handler and is lost.
+ */
+export async function hasExecedChild(pid: number): Promise<boolean> {
+  let children: string[];
+  try {
+    children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return true; // no such file on this kernel: do not wait for it
+  }
+  if (children.length === 0) return false;
+  try {
+    const [own, child] = await Promise.all([readFile(`/proc/${pid}/cmdline`), readFile(`/proc/${children[0]}/cmdline`)]);
+    return !own.equals(child);
+  } catch {
+    return false;
+  }
+}

@@ -12,12 +12,14 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TaskFailure } from '../../shared/errors.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
-import { catchesSignal, groupExists, isLive, readProcStat, signalGroup } from './proc-fs.js';
+import { catchesSignal, groupExists, hasExecedChild, isLive, readProcStat, signalGroup } from './proc-fs.js';
 import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
 
 const WRAPPER = [
-  'trap : TERM INT HUP QUIT',
+  'trap "s=143" TERM; trap "s=130" INT; trap "s=129" HUP; trap "s=131" QUIT',
   'f=$1; shift',
+  // Stopped before the task even started: record that instead of starting it.
+  'if [ -n "$s" ]; then printf "%s\\n" "$s" > "$f"; exit "$s"; fi',
   '"$@"',
   'c=$?',
   'printf "%s\\n" "$c" > "$f.tmp" && mv -f "$f.tmp" "$f"',
@@ -81,6 +83,9 @@ export class ProcessRuntime implements Runtime {
     };
     const log = await open(spec.log_file, 'a');
     let child: ChildProcess;
+    // Edit by F: the exit listener is attached at spawn time; a fast entrypoint (/bin/true) could
+    // exit during the awaits below, and a listener attached after that never fired (wait() hung).
+    let exitedEarly: Promise<NodeJS.Signals | null> | undefined;
     try {
       child = spawn('/bin/sh', ['-c', WRAPPER, 'fetchml-task', join(spec.run_dir, EXIT_FILE), ...spec.argv], {
         cwd: spec.workspace,
@@ -88,6 +93,8 @@ export class ProcessRuntime implements Runtime {
         detached: true, // setsid(): own session and process group, survives the agent
         stdio: ['ignore', log.fd, log.fd],
       });
+      const c = child;
+      exitedEarly = new Promise((resolve) => c.once('exit', (_code, signal) => resolve(signal)));
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', reject);
@@ -99,12 +106,9 @@ export class ProcessRuntime implements Runtime {
     }
     const pid = child.pid!;
     child.unref();
-    const exited = new Promise<void>((resolve) =>
-      child.once('exit', (_code, signal) => {
-        this.endings.set(pid, signal);
-        resolve();
-      }),
-    );
+    const exited = exitedEarly!.then((signal) => {
+      this.endings.set(pid, signal);
+    });
     this.children.set(pid, { child, exited });
     void exited.then(() => this.children.delete(pid));
     const stat = await readProcStat(pid);
@@ -143,10 +147,11 @@ export class ProcessRuntime implements Runtime {
   async stop(handle: RuntimeHandle, graceMs: number): Promise<void> {
     const pid = requirePid(handle);
     if (!(await isLive(pid, handle.proc_start)) && !this.children.has(pid)) return;
-    // A stop right after start could hit the wrapper before its trap is set, and the exit status
-    // would be lost: wait (briefly) until the wrapper handles SIGTERM.
+    // A stop right after start could hit the wrapper before its trap is set (status lost) or before
+    // it started the task (which would then miss the signal): wait briefly until both are done.
     const trapDeadline = Date.now() + Math.min(graceMs, 1000);
-    while (Date.now() < trapDeadline && !(await catchesSignal(pid, osConstants.signals.SIGTERM)) && (await isLive(pid, handle.proc_start))) {
+    const ready = async () => (await catchesSignal(pid, osConstants.signals.SIGTERM)) && (await hasExecedChild(pid));
+    while (Date.now() < trapDeadline && !(await ready()) && (await isLive(pid, handle.proc_start))) {
       await delay(5);
     }
     signalGroup(pid, 'SIGTERM');

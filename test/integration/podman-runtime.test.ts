@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ContainerRuntime } from '../../agent/runtime/container.js';
 import type { StartSpec } from '../../agent/runtime/types.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
+import { waitFor } from '../helpers/wait.js';
 
 const podmanPath = (() => {
   try {
@@ -27,7 +28,8 @@ test('podman runtime runs a task in a real container: logs, exit code, stop, rea
     try {
       execFileSync('podman', [...globalFlags, 'rm', '-af'], { stdio: 'ignore' });
     } catch { /* nothing to remove */ }
-    await rm(root, { recursive: true, force: true });
+    // conmon may still be writing in the storage dir for a moment after rm -af.
+    await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
   const image = await buildBusyboxImage(['podman', ...globalFlags], root);
   const ws = join(root, 'ws');
@@ -58,6 +60,8 @@ test('podman runtime runs a task in a real container: logs, exit code, stop, rea
   // A running task: a fresh runtime (the agent restarted) finds it, then stop ends it.
   const s2 = spec('p2', ['sh', '-c', 'echo started; exec sleep 300']);
   const h2 = await rt.start(s2);
+  // The first runtime's follower has copied the output (as a dead agent's would have) before the fresh one re-follows.
+  await waitFor(async () => (await readFile(s2.log_file, 'utf8').catch(() => '')).includes('started'), { what: 'container output' });
   const fresh = new ContainerRuntime({ cli: 'podman', globalFlags });
   assert.equal(await fresh.reattach(h2), 'running');
   assert.deepEqual(await fresh.listManaged(), ['fetchml-p2-1']);
