@@ -12,6 +12,7 @@ import { registerRunCommands } from './commands/run.js';
 import { registerOperatorCommands } from './commands/operators.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerMiscCommands } from './commands/misc.js';
+import { registerInstallCommands } from './commands/install.js';
 import { reportError } from './errors.js';
 
 function packageVersion(): string {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerOperatorCommands(program);
   registerAdminCommands(program);
   registerMiscCommands(program);
+  registerInstallCommands(program);
   // Every subcommand exits through the same override so usage errors become exit code 2.
   const override = (cmd: Command) => {
     cmd.exitOverride();
