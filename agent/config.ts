@@ -29,7 +29,11 @@ export interface AgentConfig {
   containerRunFlags: string[];
   /** Dataset roots that `datasets` names resolve under (FETCHML_DATASET_ROOTS, colon-separated). */
   datasetRoots: string[];
+  /** Image for container tasks that name none (FETCHML_DEFAULT_IMAGE). */
+  defaultImage: string;
 }
+
+export const DEFAULT_IMAGE = 'docker.io/pytorch/pytorch:latest';
 
 const slots = (v: number | undefined, what: string): number | undefined => {
   if (v === undefined) return undefined;
@@ -64,5 +68,6 @@ export function loadAgentConfig(o: AgentOptions, env: NodeJS.ProcessEnv = proces
     containerGlobalFlags: words(env.FETCHML_CONTAINER_GLOBAL_FLAGS),
     containerRunFlags: words(env.FETCHML_CONTAINER_RUN_FLAGS),
     datasetRoots: (env.FETCHML_DATASET_ROOTS ?? '').split(':').filter(Boolean),
+    defaultImage: env.FETCHML_DEFAULT_IMAGE || DEFAULT_IMAGE,
   });
 }

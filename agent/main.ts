@@ -22,10 +22,9 @@ export async function runAgent(opts: AgentOptions & { logger?: Logger }): Promis
   const prober = createGpuProber({ logger });
   const [host, first] = await Promise.all([probeHost(), prober.probe()]);
   const gpus: GpuReading = { status: first.status, gpus: first.gpus, ...(first.message ? { message: first.message } : {}) };
-  if (first.status === 'no_gpu') logger.info('no nvidia-smi on PATH: this is a CPU-only worker');
   const slots = defaultSlots(first.gpus.filter((g) => g.healthy).length, cfg.batchSlots, cfg.serviceSlots);
   const runtime = createRuntime(cfg.runtime, {
-    container: { globalFlags: cfg.containerGlobalFlags, runFlags: cfg.containerRunFlags },
+    container: { globalFlags: cfg.containerGlobalFlags, runFlags: cfg.containerRunFlags, defaultImage: cfg.defaultImage },
   });
   const daemon = new AgentDaemon({
     control: cfg.control,
