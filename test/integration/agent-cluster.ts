@@ -14,7 +14,7 @@ export interface Cluster {
   token: string;
   dir: string;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-  startAgent(name: string, opts?: { fixture?: string; args?: string[] }): Spawned;
+  startAgent(name: string, opts?: { fixture?: string; args?: string[]; env?: Record<string, string> }): Spawned;
   submit(body: Record<string, unknown>): Promise<Task>;
   task(id: string): Promise<Task>;
   waitStatus(id: string, statuses: string[], timeoutMs?: number): Promise<Task>;
@@ -49,7 +49,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     api,
     startAgent(name, opts = {}) {
       const a = spawnFetchml(['agent', '--control', control.url, '--token', control.agentToken, '--data-dir', join(tmp.path, `agent-${name}`), '--name', name, ...(opts.args ?? [])], {
-        env: { PATH: `${join(fixturesDir, 'bin-nvidia')}:${process.env.PATH}`, FAKE_NVIDIA_SMI_FIXTURE: opts.fixture ?? '1gpu', FETCHML_STOP_GRACE_SECONDS: '2' },
+        env: { PATH: `${join(fixturesDir, 'bin-nvidia')}:${process.env.PATH}`, FAKE_NVIDIA_SMI_FIXTURE: opts.fixture ?? '1gpu', FETCHML_STOP_GRACE_SECONDS: '2', ...opts.env },
       });
       agents.push(a);
       return a;

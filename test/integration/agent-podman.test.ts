@@ -1,0 +1,67 @@
+/**
+ * A researcher's task end to end in a real container: control, a `fetchml agent --runtime podman`
+ * child process, a snapshot uploaded through the API and extracted into the container's /workspace.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSnapshotArchive } from '../../shared/snapshot-archive.js';
+import { buildBusyboxImage } from '../fixtures/busybox-image.js';
+import { startCluster } from './agent-cluster.js';
+
+const hasPodman = (() => {
+  try {
+    execFileSync('which', ['podman'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+test('a task runs in a real podman container through the agent: snapshot in /workspace, logs, exit code', { skip: hasPodman ? false : 'podman is not installed (.ci/run installs podman runc busybox-static)', timeout: 120_000 }, async () => {
+  const cluster = await startCluster();
+  const root = join(cluster.dir, 'podman');
+  const globalFlags = ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
+  try {
+    await mkdir(root, { recursive: true });
+    const image = await buildBusyboxImage(['podman', ...globalFlags], root);
+    const code = join(cluster.dir, 'code');
+    await mkdir(code);
+    await writeFile(join(code, 'hello.txt'), 'hello from the snapshot\n');
+    const snap = await createSnapshotArchive(code);
+    assert.equal((await cluster.api('PUT', `/v1/snapshots/${snap.sha256}`, snap.bytes)).status, 201);
+
+    const agent = cluster.startAgent('pod', {
+      args: ['--runtime', 'podman'],
+      env: {
+        FETCHML_CONTAINER_GLOBAL_FLAGS: globalFlags.join(' '),
+        FETCHML_CONTAINER_RUN_FLAGS: '--ulimit nofile=1024:1024 --ulimit nproc=4096:4096',
+        FETCHML_DEFAULT_IMAGE: image,
+      },
+    });
+    await agent.waitForOutput(/connecting to/);
+
+    const task = await cluster.submit({
+      job_name: 'in-container',
+      entrypoint: "/bin/sh -c 'cat /workspace/hello.txt; echo cwd=$(pwd); exit 7'",
+      snapshot_id: snap.sha256,
+    });
+    const done = await cluster.waitStatus(task.id, ['completed', 'failed'], 60_000);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.exit_code, 7);
+    assert.equal(done.failure_kind, 'entrypoint');
+    const logs = await cluster.api<string>('GET', `/v1/tasks/${task.id}/logs`);
+    assert.match(logs.body, /hello from the snapshot/);
+    assert.match(logs.body, /cwd=\/workspace/);
+  } finally {
+    try {
+      execFileSync('podman', [...globalFlags, 'rm', '-af'], { stdio: 'ignore' });
+    } catch {
+      /* nothing to remove */
+    }
+    await cluster.close();
+    await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(() => undefined);
+  }
+});
