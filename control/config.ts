@@ -23,6 +23,11 @@ export interface ControlConfig {
   wsMessagesPerSecond: number;
   /** Image used when a Jupyter request names the seed's literal default. */
   jupyterImage: string;
+  /** Scheduler (added by D, docs/scheduling.md): aging points per minute queued, and their cap. */
+  agingRatePerMinute: number;
+  agingCap: number;
+  /** MASTER_PORT of multi-node tasks is drawn from this range ("min-max"). */
+  masterPortRange: string;
 }
 
 const num = (v: string | undefined, dflt: number, min = 0): number => {
@@ -49,6 +54,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: Partial<C
     wsMaxMessageBytes: 4096,
     wsMessagesPerSecond: 20,
     jupyterImage: env.FETCHML_JUPYTER_IMAGE ?? 'jupyter/pytorch-notebook:latest',
+    agingRatePerMinute: num(env.FETCHML_AGING_RATE_PER_MIN, 0.1, 0),
+    agingCap: num(env.FETCHML_AGING_CAP, 5, 0),
+    masterPortRange: env.FETCHML_MASTER_PORT_RANGE ?? '29500-29999',
   };
   const merged = { ...cfg, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) } as ControlConfig;
   merged.dataDir = resolve(merged.dataDir);

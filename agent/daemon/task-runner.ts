@@ -5,6 +5,7 @@
  * and re-attaches to the entrypoint through the saved runtime handle.
  */
 import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { TaskFailure } from '../../shared/errors.js';
 import type { FailureKind } from '../../shared/api-types.js';
 import type { Logger } from '../../shared/logger.js';
@@ -40,6 +41,16 @@ export interface RunnerDeps {
   shipper: (rec: TaskRecord) => LogShipper;
   /** Called once the task is final: release the grant. */
   finished: (rec: TaskRecord) => void;
+}
+
+/** Fails as infrastructure (so control requeues the gang with another port) when the port is taken. */
+async function assertPortFree(port: number): Promise<void> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TaskFailure('infrastructure', `MASTER_PORT ${port} is not a port`);
+  await new Promise<void>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', () => reject(new TaskFailure('infrastructure', `MASTER_PORT ${port} is already in use on this node`)));
+    srv.listen(port, () => srv.close(() => resolve()));
+  });
 }
 
 export class TaskRunner {
@@ -82,6 +93,8 @@ export class TaskRunner {
       await mkdir(p.run, { recursive: true });
       const prepared = await this.d.prepare({ assignment: a, workspace: p.workspace, signal: this.abort.signal });
       if (this.rec.cancel_requested) return await this.finish('cancelled', { error: 'cancelled before it started' });
+      // Rank 0 of a gang hosts the rendezvous: its MASTER_PORT must be free here (edit by D).
+      if (a.node_count > 1 && a.node_rank === 0 && a.env.MASTER_PORT) await assertPortFree(Number(a.env.MASTER_PORT));
       const argv = this.d.argv(a.entrypoint, a.args);
       const gpus = this.rec.allocation?.gpus ?? { indices: [], uuids: [] };
       const env: Record<string, string> = {

@@ -15,23 +15,32 @@ import {
   PROTOCOL_VERSION,
   parseFrame,
   type AgentMessage,
+  type AgentTaskState,
+  type HeartbeatMessage,
   type ControlMessage,
   type HelloMessage,
   type LogChunkMessage,
-  type TaskAssignment,
   type TaskStatusMessage,
 } from '../../shared/protocol.js';
 import { SECOND } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
 import { commitAndAnnounce } from '../services/actor.js';
-import { chooseAssignments } from './dispatch.js';
-import { decideStatus, lostTaskDecision, overdueWorkers, reconcileHello, type CancelOrder } from './reconcile.js';
+import type { SchedWorker } from '../scheduler/types.js';
+import { decideGangStatus, gangStops, isGang, rankOf, type NodeStop } from './gang.js';
+import { attachScheduler, detachScheduler } from './live.js';
+import { decideStatus, lostTaskDecision, nodeWorkers, overdueWorkers, reconcileHello, requeuePatch, type CancelOrder } from './reconcile.js';
 import { WorkerRegistry } from './registry.js';
+import { createSchedulerLoop, type SchedulerLoop } from './scheduler-loop.js';
 
 export interface AgentGateway {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   workers(): Worker[];
-  /** Runs first-fit now (also triggered by task and worker events). */
+  /** The API's view of one worker (stored record + live state). */
+  worker(id: string): Worker | undefined;
+  /** Connected workers as the planner sees them (for reservation feasibility). */
+  planWorkers(): SchedWorker[];
+  scheduler: SchedulerLoop;
+  /** Runs a scheduling pass now and resolves once it is applied (also triggered by events). */
   dispatch(): Promise<void>;
   close(): Promise<void>;
 }
@@ -73,68 +82,26 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
   };
   const cancelFrame = (c: CancelOrder): ControlMessage => ({ type: 'cancel', task_id: c.task_id, epoch: c.epoch, reason: c.reason });
 
-  // ---- dispatch: single flight, re-run while something asked for it meanwhile ----
-  let dispatching: Promise<void> | undefined;
-  let again = false;
-  const dispatchOnce = async () => {
-    if (registry.queued.size === 0) return;
-    const { assignments, pending } = chooseAssignments([...registry.queued.values()], registry.dispatchView());
-    const work: Promise<unknown>[] = [];
-    for (const p of pending) {
-      const t = ctx.store.get('tasks', p.task_id);
-      if (t && t.status === 'queued' && t.pending_reason !== p.reason) work.push(ctx.tasks.transition(t.id, { pending_reason: p.reason }));
-    }
-    for (const a of assignments) {
-      const t = ctx.store.get('tasks', a.task_id);
-      if (!t || t.status !== 'queued') continue; // changed since the plan (cancelled): checked right before the write
-      const epoch = t.epoch + 1;
-      const patch: Partial<Task> = {
-        status: 'preparing',
-        worker_id: a.worker_id,
-        epoch,
-        pending_reason: undefined,
-        error: undefined,
-        exit_code: undefined,
-        failure_kind: undefined,
-        node_assignments: [{ node_id: 0, worker_id: a.worker_id, slot_assigned: true }],
-      };
-      work.push(
-        ctx.tasks.transition(t.id, patch).then(
-          (next) => sendTo(a.worker_id, { type: 'assign', task: assignmentOf(next) }),
-          (err: unknown) => log.error({ err, task: t.id }, 'could not record an assignment'),
-        ),
-      );
-    }
-    await Promise.all(work);
+  // ---- scheduling: the planner's coalesced passes (scheduler-loop.ts) ----
+  const loop = createSchedulerLoop(ctx, registry, (workerId, task) => sendTo(workerId, { type: 'assign', task }));
+  /** Per-node agent states of running gangs (in memory; re-learned from hello and status frames). */
+  const gangStates = new Map<string, { epoch: number; states: (AgentTaskState | undefined)[] }>();
+  const statesOf = (t: Task) => {
+    const g = gangStates.get(t.id);
+    return g && g.epoch === t.epoch ? g.states : [];
   };
-  const dispatch = (): Promise<void> => {
-    if (closed) return Promise.resolve();
-    if (dispatching) {
-      again = true;
-      return dispatching;
-    }
-    dispatching = (async () => {
-      try {
-        do {
-          again = false;
-          await dispatchOnce();
-        } while (again && !closed);
-      } catch (err) {
-        log.error({ err }, 'dispatch failed');
-      } finally {
-        dispatching = undefined;
-      }
-    })();
-    return dispatching;
+  const stopNodes = (t: Task, stops: readonly NodeStop[], reason: string) => {
+    for (const s of stops) sendTo(s.worker_id, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason });
   };
 
   // ---- task changes made elsewhere (API create/cancel, scheduler) ----
   const onTask = (t: Task, prev?: TaskStatus) => {
     registry.track(t);
-    if (t.status === 'cancelled' && t.worker_id && prev && !isFinalStatus(prev) && prev !== 'queued') {
-      sendTo(t.worker_id, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason: 'cancelled through the API' });
+    if (t.status === 'cancelled' && prev && !isFinalStatus(prev) && prev !== 'queued') {
+      for (const w of nodeWorkers(t)) sendTo(w, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason: 'cancelled through the API' });
     }
-    if (t.status === 'queued' || (prev !== undefined && isFinalStatus(t.status) && !isFinalStatus(prev))) void dispatch();
+    if (t.status !== 'preparing' && t.status !== 'running' && t.status !== 'collecting') gangStates.delete(t.id);
+    loop.noteTask(t, prev);
   };
   const onWorker = (w: Worker) => {
     const l = registry.live.get(w.id);
@@ -144,16 +111,26 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
       l.draining = draining;
       send(l.socket, { type: 'drain', draining });
     }
-    if (w.status === 'active') void dispatch();
+    loop.request();
   };
   ctx.events.on('task', onTask);
   ctx.events.on('worker', onWorker);
 
-  const lose = async (t: Task, workerId: string) => {
+  /**
+   * Stops a task's nodes from control's side and requeues it (or fails it past max_retries): a
+   * lost worker, a drain deadline. A gang goes as a unit: every other node is sent cancel.
+   */
+  const lose = async (t: Task, workerId: string, why: 'lost' | 'drain' = 'lost') => {
     const cur = ctx.store.get('tasks', t.id);
-    if (!cur || cur.worker_id !== workerId || cur.epoch !== t.epoch || isFinalStatus(cur.status) || cur.status === 'queued') return;
-    const d = lostTaskDecision(cur, workerId, ctx.clock.now());
-    const extra: AuditEventDraft[] = d.event === 'job_requeued' ? [audit(cur, 'job_requeued', 'requeue', { worker_id: workerId, reason: 'worker lost' })] : [];
+    if (!cur || cur.epoch !== t.epoch || isFinalStatus(cur.status) || cur.status === 'queued' || !nodeWorkers(cur).includes(workerId)) return;
+    const now = ctx.clock.now();
+    const d =
+      why === 'drain'
+        ? { patch: requeuePatch(cur, `worker ${workerId} drained (deadline passed); requeued`, now, undefined, false), event: 'job_requeued' as const }
+        : lostTaskDecision(cur, workerId, now);
+    const reason = why === 'drain' ? 'drain deadline passed' : 'worker lost';
+    stopNodes(cur, why === 'drain' ? gangStops(cur) : gangStops(cur, workerId), `${reason}; the task is stopped as a unit`);
+    const extra: AuditEventDraft[] = d.event === 'job_requeued' ? [audit(cur, 'job_requeued', 'requeue', { worker_id: workerId, reason })] : [];
     await ctx.tasks.transition(cur.id, d.patch, extra);
   };
 
@@ -161,6 +138,10 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
   const onStatus = async (workerId: string, ws: WebSocket, m: TaskStatusMessage) => {
     if (typeof m.task_id !== 'string' || typeof m.epoch !== 'number' || typeof m.state !== 'string') return;
     const t = ctx.store.get('tasks', m.task_id);
+    if (t && isGang(t) && (m.epoch === t.epoch || rankOf(t, workerId) >= 0)) {
+      await onGangStatus(t, workerId, ws, m);
+      return;
+    }
     const d = decideStatus(t, m, workerId, ctx.clock.now());
     if (d.kind === 'ignore') {
       if (d.cancel) send(ws, cancelFrame(d.cancel));
@@ -182,14 +163,36 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state });
   };
 
+  const onGangStatus = async (t: Task, workerId: string, ws: WebSocket, m: TaskStatusMessage) => {
+    const d = decideGangStatus(t, m, workerId, statesOf(t), ctx.clock.now());
+    if (d.kind === 'ignore') {
+      if (d.cancel) send(ws, cancelFrame(d.cancel));
+    } else {
+      gangStates.set(t.id, { epoch: t.epoch, states: d.states });
+      if (d.kind === 'apply') {
+        const patch = { ...d.patch };
+        if (patch.status && isFinalStatus(patch.status)) patch.output = await ctx.logs.tail(t.id, ctx.config.logTailBytes).catch(() => '');
+        const cur = ctx.store.get('tasks', t.id);
+        if (cur && cur.status === t.status && cur.epoch === t.epoch) {
+          stopNodes(t, d.stop, 'another node of the gang ended');
+          const extra = d.event === 'job_requeued' ? [audit(t, 'job_requeued', 'requeue', { worker_id: workerId, reason: patch.error ?? 'gang node failed' })] : [];
+          await ctx.tasks.transition(t.id, patch, extra);
+        }
+      }
+    }
+    send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state });
+  };
+
   const onLog = async (workerId: string, ws: WebSocket, m: LogChunkMessage) => {
     if (typeof m.task_id !== 'string' || typeof m.data !== 'string' || !Number.isSafeInteger(m.offset) || m.offset < 0) return;
     const t = ctx.store.get('tasks', m.task_id);
-    if (!t || t.worker_id !== workerId || t.epoch !== m.epoch) {
+    const rank = t ? (isGang(t) ? rankOf(t, workerId) : t.worker_id === workerId ? 0 : -1) : -1;
+    if (!t || rank < 0 || t.epoch !== m.epoch) {
       send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, log_offset: m.offset + Buffer.byteLength(m.data) });
       return;
     }
-    await ctx.logs.append(t.id, m.offset, m.data);
+    // Rank 0 writes the task's log; the other nodes of a gang each get <task>_node<rank>.
+    await ctx.logs.append(nodeLogId(t.id, rank), m.offset, m.data);
     send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, log_offset: m.offset + Buffer.byteLength(m.data) });
   };
 
@@ -211,9 +214,17 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     if (live) live.draining = w.status === 'draining';
     const r = reconcileHello(w.id, hello.running, (id) => ctx.store.get('tasks', id), registry.tasksOn(w.id));
     for (const c of r.cancel) send(ws, cancelFrame(c));
+    for (const rep of hello.running) {
+      const t = ctx.store.get('tasks', rep.task_id);
+      if (t && isGang(t) && t.epoch === rep.epoch && rankOf(t, w.id) >= 0) {
+        const states = [...statesOf(t)];
+        states[rankOf(t, w.id)] = rep.state;
+        gangStates.set(t.id, { epoch: t.epoch, states });
+      }
+    }
     for (const t of r.lost) await lose(t, w.id);
     log.info({ worker: w.id, name: w.name, running: hello.running.length, lost: r.lost.length, cancelled: r.cancel.length }, 'agent connected');
-    void dispatch();
+    loop.request();
     return w.id;
   };
 
@@ -244,8 +255,9 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
         }
         registry.touch(workerId);
         if (m.type === 'heartbeat') {
+          const before = registry.live.get(workerId)?.heartbeat;
           registry.heartbeat(workerId, m);
-          if (registry.queued.size > 0) void dispatch();
+          if (registry.queued.size > 0 && freedCapacity(before, m)) loop.request();
         } else if (m.type === 'task_status') await onStatus(workerId, ws, m);
         else if (m.type === 'log_chunk') await onLog(workerId, ws, m);
       }).catch((err: unknown) => log.error({ err, worker: workerId }, 'agent frame failed'));
@@ -269,6 +281,12 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     try {
       const now = ctx.clock.now();
       const views = [...ctx.store.values('workers')].map((w) => ({ id: w.id, status: w.status, last_seen: registry.lastSeen(w.id) }));
+      for (const w of ctx.store.values('workers')) {
+        if (w.status !== 'draining' || !w.drain_deadline || !(Date.parse(w.drain_deadline) <= now)) continue;
+        const tasks = registry.tasksOn(w.id);
+        if (tasks.length) log.info({ worker: w.id, tasks: tasks.length }, 'drain deadline passed: stopping and requeueing its tasks');
+        for (const t of tasks) await lose(t, w.id, 'drain');
+      }
       for (const id of overdueWorkers(views, now, timeoutMs)) {
         const seconds = Math.round(timeoutMs / 1000);
         log.warn({ worker: id }, `worker silent for over ${seconds} s: offline, requeueing its tasks`);
@@ -304,47 +322,43 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
   };
 
   // Tasks that were queued before control restarted wait for the first agent's hello.
-  return {
+  const gateway: AgentGateway = {
     handleUpgrade,
     workers: () => registry.workers(),
-    dispatch,
+    worker: (id) => {
+      const w = registry.stored(id);
+      return w ? registry.view(w) : undefined;
+    },
+    planWorkers: () => registry.planWorkers(),
+    scheduler: loop,
+    dispatch: () => loop.runNow(),
     async close() {
       closed = true;
       clearInterval(timer);
       ctx.events.off('task', onTask);
       ctx.events.off('worker', onWorker);
+      detachScheduler(ctx, gateway);
+      await loop.close();
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
-      await dispatching;
     },
   };
+  attachScheduler(ctx, gateway);
+  return gateway;
+}
+
+export const nodeLogId = (taskId: string, rank: number) => (rank === 0 ? taskId : `${taskId}_node${rank}`);
+
+/** A heartbeat that shows fewer slots in use, or a GPU healthy again, may let a waiting task start. */
+function freedCapacity(before: HeartbeatMessage | undefined, now: HeartbeatMessage): boolean {
+  if (!before) return true;
+  const used = (h: HeartbeatMessage) => (h.slots_used?.batch ?? 0) + (h.slots_used?.service ?? 0);
+  if (used(now) < used(before)) return true;
+  const healthy = (h: HeartbeatMessage) => (Array.isArray(h.gpus) ? h.gpus.filter((g) => g?.healthy).length : 0);
+  return healthy(now) > healthy(before);
 }
 
 function audit(t: Task, type: AuditEventDraft['event_type'], action: string, metadata: Record<string, unknown>): AuditEventDraft {
   return { event_type: type, user_id: t.user_id, resource: `task:${t.id}`, action, success: true, metadata };
 }
 
-/** What the agent needs of a task (one node: multi-node waits for the scheduler). */
-export function assignmentOf(t: Task): TaskAssignment {
-  return {
-    task_id: t.id,
-    epoch: t.epoch,
-    job_name: t.job_name,
-    user_id: t.user_id,
-    entrypoint: t.entrypoint ?? '',
-    ...(t.args !== undefined ? { args: t.args } : {}),
-    ...(t.image !== undefined ? { image: t.image } : {}),
-    slot_kind: t.slot_kind,
-    gpu: t.gpu ?? 0,
-    ...(t.gpu_type !== undefined ? { gpu_type: t.gpu_type } : {}),
-    ...(t.cpu !== undefined ? { cpu: t.cpu } : {}),
-    ...(t.memory_gb !== undefined ? { memory_gb: t.memory_gb } : {}),
-    ...(t.snapshot_id !== undefined ? { snapshot_id: t.snapshot_id } : {}),
-    ...(t.datasets !== undefined ? { datasets: t.datasets } : {}),
-    ...(t.dataset_specs !== undefined ? { dataset_specs: t.dataset_specs } : {}),
-    ...(t.plugin_configs !== undefined ? { plugin_configs: t.plugin_configs } : {}),
-    env: { NODE_RANK: '0', NNODES: '1', WORLD_SIZE: '1', FETCHML_NODE_RANK: '0', FETCHML_NODE_COUNT: '1' },
-    node_rank: 0,
-    node_count: 1,
-  };
-}

@@ -16,10 +16,16 @@ export interface CancelOrder {
   reason: string;
 }
 
-/** Tasks control has placed on a worker and not seen finish. */
+/** The workers a placed task has a node on: every node of a gang, else its one worker. */
+export function nodeWorkers(t: Task): string[] {
+  if (t.node_assignments?.length) return t.node_assignments.map((a) => a.worker_id);
+  return t.worker_id ? [t.worker_id] : [];
+}
+
+/** Tasks control has placed on a worker (any node of a gang) and not seen finish. */
 export function tasksOnWorker(tasks: Iterable<Task>, workerId: string): Task[] {
   const out: Task[] = [];
-  for (const t of tasks) if (t.worker_id === workerId && ON_WORKER.includes(t.status)) out.push(t);
+  for (const t of tasks) if (ON_WORKER.includes(t.status) && nodeWorkers(t).includes(workerId)) out.push(t);
   return out;
 }
 
@@ -51,7 +57,7 @@ export function reconcileHello(
 function staleReason(t: Task | undefined, workerId: string, epoch: number): string | undefined {
   if (!t) return 'task unknown to control';
   if (t.status === 'cancelled') return 'task was cancelled';
-  if (t.worker_id !== workerId || t.epoch !== epoch) return 'task was reassigned';
+  if (t.epoch !== epoch || !nodeWorkers(t).includes(workerId)) return 'task was reassigned';
   if (!ON_WORKER.includes(t.status)) return `task is ${t.status} on control`;
   return undefined;
 }
@@ -101,16 +107,27 @@ function validIso(s: unknown): string | undefined {
   return typeof s === 'string' && !Number.isNaN(Date.parse(s)) ? new Date(s).toISOString() : undefined;
 }
 
-function requeuePatch(task: Task, pendingReason: string, now: number, error?: string): Partial<Task> {
+/**
+ * Back to the queue. `countRetry` false (a drain deadline: not the task's fault) leaves
+ * retry_count alone. Retries wait retryBackoffMs(retry_count) from queued_at before being planned.
+ */
+export function requeuePatch(task: Task, pendingReason: string, now: number, error?: string, countRetry = true): Partial<Task> {
   return {
     status: 'queued',
     worker_id: undefined,
-    retry_count: task.retry_count + 1,
+    node_assignments: undefined,
+    retry_count: task.retry_count + (countRetry ? 1 : 0),
     queued_at: iso(now),
     started_at: undefined,
     pending_reason: pendingReason,
     ...(error ? { error } : {}),
   };
+}
+
+/** Back-off before retry n (1-based) is planned: 2 s, 4 s, 8 s … capped at 60 s; 0 before any retry. */
+export function retryBackoffMs(retryCount: number): number {
+  if (!(retryCount >= 1)) return 0;
+  return Math.min(60_000, 2_000 * 2 ** Math.min(10, retryCount - 1));
 }
 
 /** A task whose worker vanished: back to the queue with one more retry, or failed past max_retries. */

@@ -10,7 +10,9 @@ import { iso } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
 import { commitAndAnnounce } from '../services/actor.js';
 import type { StoredWorker } from '../store/types.js';
-import type { DispatchWorker } from './dispatch.js';
+import { nodeWorkers } from './reconcile.js';
+import { allocationsFromTasks, toSchedWorker } from '../scheduler/adapt.js';
+import type { SchedWorker } from '../scheduler/types.js';
 
 const ON_WORKER = new Set(['preparing', 'running', 'collecting']);
 
@@ -28,6 +30,8 @@ export class WorkerRegistry {
   readonly live = new Map<string, LiveWorker>();
   /** task id → task, for tasks placed on a worker and not finished. */
   private readonly placed = new Map<string, Task>();
+  /** worker id → ids of the placed tasks with a node there (every node of a gang). */
+  private readonly byWorker = new Map<string, Set<string>>();
   readonly queued = new Map<string, Task>();
   private readonly startedAt: number;
 
@@ -38,14 +42,38 @@ export class WorkerRegistry {
 
   /** Keeps the indexes current; called for every 'task' event. */
   track(t: Task): void {
+    const old = this.placed.get(t.id);
+    if (old) for (const w of nodeWorkers(old)) this.byWorker.get(w)?.delete(t.id);
     this.placed.delete(t.id);
-    this.queued.delete(t.id);
+    // Map.set keeps an updated queued task in its place (creation order); a requeue goes last.
     if (t.status === 'queued') this.queued.set(t.id, t);
-    else if (t.worker_id && ON_WORKER.has(t.status)) this.placed.set(t.id, t);
+    else {
+      this.queued.delete(t.id);
+      if (t.worker_id && ON_WORKER.has(t.status)) {
+        this.placed.set(t.id, t);
+        for (const w of nodeWorkers(t)) {
+          let s = this.byWorker.get(w);
+          if (!s) this.byWorker.set(w, (s = new Set()));
+          s.add(t.id);
+        }
+      }
+    }
   }
 
+  /** Tasks with a node on this worker (gangs included), not finished. */
   tasksOn(workerId: string): Task[] {
-    return [...this.placed.values()].filter((t) => t.worker_id === workerId);
+    const ids = this.byWorker.get(workerId);
+    if (!ids) return [];
+    const out: Task[] = [];
+    for (const id of ids) {
+      const t = this.placed.get(id);
+      if (t) out.push(t);
+    }
+    return out;
+  }
+
+  placedTask(id: string): Task | undefined {
+    return this.placed.get(id);
   }
 
   stored(id: string): StoredWorker | undefined {
@@ -136,8 +164,12 @@ export class WorkerRegistry {
     const live = this.live.get(w.id);
     const gpus = live?.heartbeat?.gpus?.length ? live.heartbeat.gpus : w.capabilities.gpus;
     const { draining_reason: _ignored, ...pub } = w;
+    // An unhealthy GPU is never planned (adapt.ts); say why on the worker unless it says more already.
+    const sick = (gpus ?? []).filter((g) => !g.healthy);
+    const gpuReason = sick.length ? sick.map((g) => `GPU ${g.index} unhealthy${g.unhealthy_reason ? `: ${g.unhealthy_reason}` : ''}`).join('; ') : undefined;
     return {
       ...pub,
+      ...(gpuReason && w.status === 'active' && !w.status_reason ? { status_reason: gpuReason } : {}),
       ...(live ? { last_heartbeat: iso(live.lastSeen) } : {}),
       capabilities: { ...w.capabilities, ...(gpus ? { gpus } : {}) },
       slots: {
@@ -154,24 +186,14 @@ export class WorkerRegistry {
     return [...this.ctx.store.values('workers')].map((w) => this.view(w));
   }
 
-  /** Connected, active workers and their free capacity, as first-fit (or the scheduler) sees them. */
-  dispatchView(): DispatchWorker[] {
-    const out: DispatchWorker[] = [];
+  /** Connected workers as the planner sees them (free capacity after every placed node). */
+  planWorkers(): SchedWorker[] {
+    const out: SchedWorker[] = [];
     for (const l of this.live.values()) {
       const w = this.stored(l.id);
-      if (!w || w.status !== 'active') continue;
-      const mine = this.tasksOn(w.id);
-      const gpus = l.heartbeat?.gpus?.length ? l.heartbeat.gpus : w.capabilities.gpus ?? [];
-      const batchUsed = mine.filter((t) => t.slot_kind !== 'service').length;
-      out.push({
-        id: w.id,
-        gpus,
-        gpu_used: mine.reduce((s, t) => s + Math.max(0, t.gpu ?? 0), 0),
-        batch_free: w.slots.batch_total - batchUsed,
-        service_free: w.slots.service_total - (mine.length - batchUsed),
-        cpu_free: w.capabilities.cpu_cores - mine.reduce((s, t) => s + (t.cpu ?? 0), 0),
-        memory_free_gb: w.capabilities.memory_gb - mine.reduce((s, t) => s + (t.memory_gb ?? 0), 0),
-      });
+      if (!w) continue;
+      const view = this.view(w);
+      out.push(toSchedWorker(view, allocationsFromTasks(this.tasksOn(w.id)).filter((a) => a.worker_id === w.id)));
     }
     return out;
   }

@@ -93,13 +93,14 @@ describe('control + 2 agents (2 and 1 fake GPUs), process runtime', () => {
     assert.equal((await c.task(t.id)).status, 'cancelled');
   });
 
-  test('a node_count > 1 task stays queued with a reason (first-fit does not place gangs)', async () => {
-    const t = await c.submit({ entrypoint: '/bin/true', node_count: 2 });
+  test('a gang larger than the cluster stays queued with a reason', async () => {
+    const t = await c.submit({ entrypoint: '/bin/true', node_count: 3 });
     const q = await waitFor(async () => {
       const x = await c.task(t.id);
       return x.pending_reason ? x : undefined;
     });
     assert.equal(q.status, 'queued');
+    assert.match(q.pending_reason ?? '', /3 nodes/);
     await c.api('DELETE', `/v1/tasks/${t.id}`);
   });
 });
