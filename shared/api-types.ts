@@ -44,6 +44,8 @@ export interface PluginStatus {
   status?: 'healthy' | 'unhealthy' | 'starting' | 'stopped';
   url?: string;
   last_check?: string;
+  /** Why it is unhealthy (tool not installed, no answer …). */
+  message?: string;
 }
 
 export interface NodeAssignment {
@@ -158,6 +160,10 @@ export interface JupyterService {
   workspace?: string;
   image?: string;
   task_id?: string;
+  /** The worker running it (once placed). */
+  worker_id?: string;
+  /** Why it is in status error. */
+  error?: string;
 }
 
 export type WorkerStatus = 'active' | 'draining' | 'offline';

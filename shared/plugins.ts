@@ -29,6 +29,26 @@ export function mergePluginConfig(cluster: PluginConfig | undefined, task: Plugi
   };
 }
 
+/**
+ * The configs an assignment carries: each plugin the task names, merged with the cluster's config
+ * for it (`cluster(name)`, from PUT /v1/plugins/{name}/config). Plugins the task does not name do
+ * not apply; unknown names are kept as given (the agent ignores them).
+ */
+export function mergeTaskPluginConfigs(
+  task: Record<string, PluginConfig> | undefined,
+  cluster: (name: string) => PluginConfig | undefined,
+): Record<string, PluginConfig> | undefined {
+  if (!task || typeof task !== 'object') return undefined;
+  const out: Record<string, PluginConfig> = {};
+  for (const [name, cfg] of Object.entries(task)) out[name] = isBuiltinPlugin(name) ? mergePluginConfig(cluster(name), cfg) : cfg;
+  return out;
+}
+
+/** Plugins of a task that want a sidecar on the agent (enabled, mode sidecar). */
+export function sidecarPlugins(configs: Record<string, PluginConfig> | undefined): Array<[BuiltinPlugin, PluginConfig]> {
+  return Object.entries(configs ?? {}).filter((e): e is [BuiltinPlugin, PluginConfig] => isBuiltinPlugin(e[0]) && !pluginDisabled(e[1]) && e[1].mode === 'sidecar');
+}
+
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /**

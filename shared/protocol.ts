@@ -4,7 +4,7 @@
  * Every frame has a `type`. The agent sends `hello` first; control answers `welcome` (or `error`
  * and closes). Bump PROTOCOL_VERSION on any incompatible change.
  */
-import type { DatasetSpec, FailureKind, GpuInfo, PluginConfig, SlotKind } from './api-types.js';
+import type { DatasetSpec, FailureKind, GpuInfo, PluginConfig, PluginStatus, SlotKind } from './api-types.js';
 
 export const PROTOCOL_VERSION = 1;
 export const AGENT_CONNECT_PATH = '/v1/agents/connect';
@@ -79,7 +79,25 @@ export interface LogChunkMessage {
   data: string;
 }
 
-export type AgentMessage = HelloMessage | HeartbeatMessage | TaskStatusMessage | LogChunkMessage;
+/** The port a service task must listen on (chosen free by the agent; see TaskReportMessage). */
+export const SERVICE_PORT_ENV = 'FETCHML_SERVICE_PORT';
+
+/**
+ * agent → control, additive to protocol 1: what a running task offers besides its state. Sent when
+ * it changes and again with each sidecar health check (latest wins, not buffered across
+ * reconnects). A control that does not know the type ignores it.
+ */
+export interface TaskReportMessage {
+  type: 'task_report';
+  task_id: string;
+  epoch: number;
+  /** A service task's port on the agent's address: ready once it answered HTTP; error when it never did. */
+  service?: { port: number; state: 'ready' | 'error' | 'stopped'; error?: string };
+  /** Per plugin: sidecar (or remote) health as the agent sees it. */
+  plugin_status?: Record<string, PluginStatus>;
+}
+
+export type AgentMessage = HelloMessage | HeartbeatMessage | TaskStatusMessage | LogChunkMessage | TaskReportMessage;
 
 /** What an agent needs to run one node of a task. */
 export interface TaskAssignment {

@@ -184,6 +184,7 @@ export class AgentDaemon {
         if (last) this.conn?.send(last);
       },
       shipper: (x) => new LogShipper(x.assignment.task_id, x.assignment.epoch, this.d.state.paths(x.assignment.task_id).log, x.log_acked, (m) => this.conn?.send(m) ?? false),
+      send: (m) => this.conn?.send(m) ?? false,
       finished: (x) => {
         this.keeper.release(x.assignment.task_id);
         this.forgetIfDone(x);

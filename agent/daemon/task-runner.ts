@@ -10,10 +10,11 @@ import { TaskFailure } from '../../shared/errors.js';
 import type { FailureKind } from '../../shared/api-types.js';
 import type { Logger } from '../../shared/logger.js';
 import { pluginEnvironment } from '../../shared/plugins.js';
-import type { AgentTaskState, TaskAssignment } from '../../shared/protocol.js';
+import type { AgentTaskState, TaskAssignment, TaskReportMessage } from '../../shared/protocol.js';
 import { iso, type Clock } from '../../shared/time.js';
 import type { Mount, Runtime, RuntimeHandle } from '../runtime/types.js';
 import type { LogShipper } from './log-shipper.js';
+import { extrasDeps, TaskExtras, type ExtrasDeps } from './service-extras.js';
 import type { AgentState, TaskRecord } from './state.js';
 
 export interface PrepareInput {
@@ -41,6 +42,10 @@ export interface RunnerDeps {
   shipper: (rec: TaskRecord) => LogShipper;
   /** Called once the task is final: release the grant. */
   finished: (rec: TaskRecord) => void;
+  /** Sends a task_report frame (service port, sidecar health); without it reports are dropped. */
+  send?: (m: TaskReportMessage) => boolean;
+  /** Service/sidecar settings; defaults from the environment (service-extras.ts). */
+  extras?: ExtrasDeps;
 }
 
 /** Fails as infrastructure (so control requeues the gang with another port) when the port is taken. */
@@ -57,9 +62,11 @@ export class TaskRunner {
   private readonly abort = new AbortController();
   private readonly shipper: LogShipper;
   private pumpTimer: NodeJS.Timeout | undefined;
+  private readonly extras: TaskExtras;
 
   constructor(readonly rec: TaskRecord, private readonly d: RunnerDeps) {
     this.shipper = d.shipper(rec);
+    this.extras = new TaskExtras(rec.assignment, d.extras ?? extrasDeps(d.send ?? (() => false), d.logger, { clock: d.clock }));
   }
 
   get logs(): LogShipper {
@@ -95,10 +102,12 @@ export class TaskRunner {
       if (this.rec.cancel_requested) return await this.finish('cancelled', { error: 'cancelled before it started' });
       // Rank 0 of a gang hosts the rendezvous: its MASTER_PORT must be free here (edit by D).
       if (a.node_count > 1 && a.node_rank === 0 && a.env.MASTER_PORT) await assertPortFree(Number(a.env.MASTER_PORT));
+      const extraEnv = await this.extras.prepare({ workspace: p.workspace, run: p.run, runtime: this.d.runtime.kind });
       const argv = this.d.argv(a.entrypoint, a.args);
       const gpus = this.rec.allocation?.gpus ?? { indices: [], uuids: [] };
       const env: Record<string, string> = {
         ...pluginEnvironment(a.plugin_configs, { workspace: p.workspace, jobName: a.job_name, taskId: a.task_id }),
+        ...extraEnv,
         ...prepared.env,
         ...a.env,
         FETCHML_TASK_ID: a.task_id,
@@ -133,6 +142,7 @@ export class TaskRunner {
     this.rec.handle = handle;
     await this.to('running');
     if (this.rec.cancel_requested) void this.d.runtime.stop(handle, this.d.stopGraceMs).catch(() => undefined);
+    this.extras.started((why) => this.stopUnready(handle, why));
     await this.watch(handle);
   }
 
@@ -149,6 +159,7 @@ export class TaskRunner {
     this.d.logger.info({ task: a.task_id, where }, 're-attached to task');
     if (where === 'lost') return this.finish('failed', { error: 'the task disappeared while the agent was down', failure_kind: 'infrastructure' });
     if (this.rec.state === 'preparing') await this.to('running');
+    this.extras.started((why) => this.stopUnready(h, why));
     await this.watch(h);
   }
 
@@ -172,7 +183,14 @@ export class TaskRunner {
     return this.finish('failed', { exit_code: code, error: `entrypoint exited with code ${code}${signal ? ` (${signal})` : ''}`, failure_kind: 'entrypoint' });
   }
 
+  /** A service that never answered its readiness probe is stopped (and so fails). */
+  private async stopUnready(h: RuntimeHandle, why: string): Promise<void> {
+    this.d.logger.warn({ task: this.rec.assignment.task_id, why }, 'stopping a service that never came up');
+    await this.d.runtime.stop(h, this.d.stopGraceMs).catch(() => undefined);
+  }
+
   private async finish(state: 'completed' | 'failed' | 'cancelled', extra: { exit_code?: number; error?: string; failure_kind?: FailureKind }): Promise<void> {
+    await this.extras.end();
     await this.shipper.pump(true);
     await this.to(state, extra);
     if (this.rec.handle) await this.d.runtime.cleanup(this.rec.handle).catch((err: unknown) => this.d.logger.warn({ err }, 'runtime cleanup failed'));
