@@ -15,7 +15,7 @@
  * pass (free capacity only shrinks), and a per-shape cursor skips workers that already failed it.
  * New shapes searched per pass are capped (config.maxFitSearches).
  */
-import { BATCH, fitsNow, fitsTotal, holdGpus, matchingGpus, Pool, SERVICE, take, type NodeState, type Req } from './pool.js';
+import { BATCH, fitsNow, fitsTotal, holdGpus, matchingGpus, Pool, SERVICE, take, totalGpus, type NodeState, type Req } from './pool.js';
 import { agePriorities, queueOrder, resolveConfig } from './priority.js';
 import { LazyPending } from './pending.js';
 import { waitingReason, countFits, impossibleReason } from './reasons.js';
@@ -263,8 +263,12 @@ export function plan(input: PlanInput): PlanResult {
     if (impossibleReason(pool, r, c) !== undefined) return false;
     const ready = (nd: NodeState) =>
       share(nd.slotFree[r.kind], 1) + share(nd.cpuFree, r.cpu) + share(nd.memFree, r.mem) + share(matchingGpus(nd, r.mask, false, false), r.gpu);
-    const shadow = pool.nodes
-      .filter((nd) => fitsTotal(nd, r))
+    // Workers whose GPUs a reservation holds cannot serve the head while it lasts: prefer the
+    // others, so the head's hold never takes the slot a reservation's owner needs.
+    const reserved = (nd: NodeState) => matchingGpus(nd, r.mask, false, true) - matchingGpus(nd, r.mask, false, false);
+    const candidates = pool.nodes.filter((nd) => fitsTotal(nd, r));
+    const unreserved = r.gpu > 0 ? candidates.filter((nd) => totalGpus(nd, r.mask) - reserved(nd) >= r.gpu) : candidates;
+    const shadow = (unreserved.length >= r.nodes ? unreserved : candidates)
       .map((nd) => ({ nd, score: ready(nd) }))
       .sort((a, b) => b.score - a.score || a.nd.order - b.nd.order)
       .slice(0, r.nodes);

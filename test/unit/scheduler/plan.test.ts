@@ -85,6 +85,15 @@ describe('reservations', () => {
     assert.deepEqual(r.starts.map((s) => [s.task_id, s.reservation_id]), [['claimer', 'r1']]);
     assert.deepEqual(r.reservations, [{ id: 'r1', status: 'claimed', task_id: 'claimer' }]);
   });
+  test('a blocked head never holds the slot its reserved worker keeps for the owner', () => {
+    // w1's GPU is busy, w2's is reserved for bob; alice's earlier task is the head but must not take w2's only slot.
+    const one = { batch_total: 1, batch_free: 1 };
+    const workers = [worker('w1', 1, 0, { batch_free: 0, batch_total: 1 }), worker('w2', 1, 1, one)];
+    const queue = [task('alice-waits'), task('bob-claims', { user_id: 'bob', reservation_id: 'r1' })];
+    const r = plan({ now: 0, queue, workers, reservations: [res({ user_id: 'bob', gpu_count: 1 })] });
+    assert.deepEqual(r.starts.map((s) => [s.task_id, s.nodes[0]?.worker_id]), [['bob-claims', 'w2']]);
+    assert.equal(r.pending.get('alice-waits')?.reason !== undefined, true);
+  });
   test('someone else naming the reservation cannot use it', () => {
     const r = plan({ now: 0, queue: [task('thief', { user_id: 'bob', reservation_id: 'r1' })], workers: [worker('w1', 4)], reservations: [res()] });
     assert.deepEqual(r.starts, []);

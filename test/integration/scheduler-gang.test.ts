@@ -1,0 +1,85 @@
+/**
+ * Multi-node tasks on real agents: two nodes on two distinct workers, each with its rank and the
+ * same rendezvous (MASTER_ADDR/PORT); a failing node ends the whole gang (no half-running gang).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startCluster, type Cluster } from './agent-cluster.js';
+import { waitFor } from '../helpers/wait.js';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('2-node gangs (two agents, one fake GPU each)', () => {
+  let c: Cluster;
+  const nodeLog = (id: string, rank: number) => readFile(join(c.dir, 'control', 'logs', rank === 0 ? `${id}.log` : `${id}_node${rank}.log`), 'utf8');
+
+  before(async () => {
+    c = await startCluster({ FETCHML_MASTER_PORT_RANGE: '31000-31999' });
+    c.startAgent('n1', { fixture: '1gpu' });
+    c.startAgent('n2', { fixture: '1gpu' });
+    await waitFor(async () => (await c.workers()).filter((w) => w.status === 'active').length === 2, { what: '2 workers', timeoutMs: 20_000 });
+  });
+  after(() => c.close());
+
+  test('each node gets its rank, the same MASTER_ADDR/PORT and WORLD_SIZE = nodes × GPUs', async () => {
+    const script = 'echo RANK=$NODE_RANK NNODES=$NNODES WORLD=$WORLD_SIZE ADDR=$MASTER_ADDR PORT=$MASTER_PORT F=$FETCHML_NODE_RANK/$FETCHML_NNODES/$FETCHML_WORLD_SIZE/$FETCHML_MASTER_ADDR/$FETCHML_MASTER_PORT';
+    const t = await c.submit({ node_count: 2, gpu: 1, entrypoint: `/bin/sh -c '${script}'` });
+    const done = await c.waitStatus(t.id, ['completed', 'failed']);
+    assert.equal(done.status, 'completed', done.error);
+    const na = done.node_assignments ?? [];
+    assert.deepEqual(na.map((a) => a.node_id), [0, 1]);
+    assert.equal(new Set(na.map((a) => a.worker_id)).size, 2, 'distinct workers');
+    assert.equal(done.worker_id, na[0]!.worker_id);
+    const lines = await Promise.all([0, 1].map(async (r) => (await nodeLog(t.id, r)).trim()));
+    const parsed = lines.map((l) => Object.fromEntries(l.split(' ').map((kv) => kv.split('=') as [string, string])));
+    assert.deepEqual(parsed.map((p) => p.RANK), ['0', '1']);
+    for (const p of parsed) {
+      assert.equal(p.NNODES, '2');
+      assert.equal(p.WORLD, '2');
+      assert.ok(p.ADDR && p.ADDR.length > 0);
+      assert.ok(Number(p.PORT) >= 31000 && Number(p.PORT) <= 31999, `port ${p.PORT} in the configured range`);
+      assert.equal(p.F, `${p.RANK}/2/2/${p.ADDR}/${p.PORT}`);
+    }
+    assert.equal(parsed[0]!.ADDR, parsed[1]!.ADDR);
+    assert.equal(parsed[0]!.PORT, parsed[1]!.PORT);
+    // The task's own log (rank 0) is what the API serves.
+    assert.match((await c.api<string>('GET', `/v1/tasks/${t.id}/logs`)).body, /RANK=0 /);
+  });
+
+  test('one node failing stops the other and fails the gang as a unit', async () => {
+    // Rank 1 exits 3 once rank 0 is up; rank 0 would otherwise sleep for a minute.
+    const script = 'if [ "$NODE_RANK" = 0 ]; then echo pid=$$; exec sleep 60; else sleep 0.5; exit 3; fi';
+    const t = await c.submit({ node_count: 2, gpu: 1, entrypoint: `/bin/sh -c '${script}'` });
+    const done = await c.waitStatus(t.id, ['completed', 'failed'], 20_000);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.failure_kind, 'entrypoint');
+    assert.match(done.error ?? '', /node 1 .*code 3/);
+    const pid = Number(/pid=(\d+)/.exec(await nodeLog(t.id, 0))?.[1]);
+    assert.ok(pid > 0);
+    await waitFor(() => !alive(pid), { what: 'rank 0 stopped', timeoutMs: 10_000 });
+    // Both workers are free again: a new gang runs.
+    const again = await c.submit({ node_count: 2, gpu: 1, entrypoint: '/bin/true' });
+    assert.equal((await c.waitStatus(again.id, ['completed', 'failed'])).status, 'completed');
+  });
+
+  test('a gang that cannot fit waits whole: no node starts alone', async () => {
+    const t = await c.submit({ node_count: 2, gpu: 2, entrypoint: '/bin/true' });
+    const q = await waitFor(async () => {
+      const x = await c.task(t.id);
+      return x.pending_reason ? x : undefined;
+    }, { what: 'a pending reason', timeoutMs: 10_000 });
+    assert.equal(q.status, 'queued');
+    assert.equal(q.node_assignments, undefined);
+    assert.match(q.pending_reason ?? '', /needs 2 nodes/);
+    assert.equal((await c.api('DELETE', `/v1/tasks/${t.id}`)).status, 204);
+  });
+});
