@@ -1,7 +1,8 @@
 /** Plugins: the built-in mlflow, tensorboard and wandb, with a cluster-wide config each. */
-import type { PluginConfig, PluginStatus } from '../../shared/api-types.js';
+import type { PluginConfig, PluginStatus, Task } from '../../shared/api-types.js';
+import { isFinalStatus } from '../../shared/api-types.js';
 import { notFound } from '../../shared/errors.js';
-import { BUILTIN_PLUGINS, isBuiltinPlugin, pluginDisabled } from '../../shared/plugins.js';
+import { BUILTIN_PLUGINS, isBuiltinPlugin, mergeTaskPluginConfigs, pluginDisabled } from '../../shared/plugins.js';
 import { iso } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
 import { commitAndAnnounce } from './actor.js';
@@ -18,6 +19,30 @@ export interface PluginView {
 
 const DEFAULT_CONFIG: PluginConfig = { enabled: false, mode: 'disabled' };
 
+/**
+ * The plugin configs an assignment of `t` carries: each plugin the task names merged with the
+ * cluster config (PUT /v1/plugins/{name}/config). A plugin never configured cluster-wide adds
+ * nothing (its default only says "disabled", which must not switch off the task's own entry).
+ */
+export function assignedPluginConfigs(store: ControlContext['store'], t: Pick<Task, 'plugin_configs'>): Record<string, PluginConfig> | undefined {
+  return mergeTaskPluginConfigs(t.plugin_configs, (name) => store.get('plugins', name)?.config);
+}
+
+/**
+ * A sidecar plugin's health as the active tasks' agents report it: the worst of them (unhealthy,
+ * then starting); healthy when all are (or none runs one).
+ */
+export function sidecarHealth(tasks: Iterable<Task>, name: string): PluginStatus['status'] {
+  let worst: PluginStatus['status'] = 'healthy';
+  for (const t of tasks) {
+    if (isFinalStatus(t.status)) continue;
+    const s = t.plugin_status?.[name]?.status;
+    if (s === 'unhealthy') return 'unhealthy';
+    if (s === 'starting') worst = 'starting';
+  }
+  return worst;
+}
+
 /** QUIRKS: PluginStatus has four values, HealthResponse three. */
 export const healthOf = (s: PluginStatus['status']): 'healthy' | 'degraded' | 'unhealthy' =>
   s === 'healthy' ? 'healthy' : s === 'starting' ? 'degraded' : 'unhealthy';
@@ -30,8 +55,9 @@ export function createPluginService(ctx: ControlContext) {
   const view = (name: string): PluginView => {
     const cfg = config(name);
     const off = pluginDisabled(cfg);
-    // Control runs no sidecars itself: an enabled plugin is reported healthy once configured.
-    const status: PluginStatus = { name, status: off ? 'stopped' : 'healthy', last_check: iso(ctx.clock.now()) };
+    // Remote: control runs nothing, so a configured plugin is healthy. Sidecar: what agents report.
+    const live = off ? 'stopped' : cfg.mode === 'sidecar' ? sidecarHealth(ctx.store.values('tasks'), name) : 'healthy';
+    const status: PluginStatus = { name, status: live, last_check: iso(ctx.clock.now()) };
     return {
       name,
       enabled: !off,

@@ -7,7 +7,10 @@ export function jupyterRoutes({ jupyter }: ApiDeps): Handlers {
       const actor = actorOf(req);
       return jupyter.list(actor).map((s) => jupyterView(actor, s));
     },
-    startJupyterService: async (req, reply) => reply.code(201).send(await jupyter.start(actorOf(req), body(req))),
+    startJupyterService: async (req, reply) => {
+      const actor = actorOf(req);
+      return reply.code(201).send(jupyterView(actor, await jupyter.start(actor, body<{ name: string; workspace?: string; image?: string }>(req))));
+    },
     stopJupyterService: async (req, reply) => {
       await jupyter.stop(actorOf(req), params<'serviceId'>(req).serviceId);
       return reply.code(204).send();
