@@ -159,3 +159,28 @@ describe('drain and undrain (one worker, one fake GPU)', () => {
     await c.api('POST', `/v1/scheduler/workers/${workerId}/undrain`);
   });
 });
+
+describe('an unhealthy GPU (ECC) is never planned', () => {
+  before(async () => {
+    c = await startCluster();
+    c.startAgent('ecc', { fixture: 'ecc' });
+    await waitFor(async () => (await c.workers()).some((w) => w.status === 'active'), { what: 'the worker', timeoutMs: 20_000 });
+  });
+  after(() => c.close());
+
+  test('the worker says why; a task needing that GPU waits, one that fits the healthy GPU runs', async () => {
+    const w = (await c.workers())[0]!;
+    const gpus = w.capabilities.gpus ?? [];
+    const sick = gpus.filter((g) => !g.healthy);
+    assert.ok(sick.length >= 1 && sick.length < gpus.length, 'the fixture has healthy and unhealthy GPUs');
+    assert.match(w.status_reason ?? '', new RegExp(`GPU ${sick[0]!.index} unhealthy`));
+    const big = await c.submit({ gpu: gpus.length, entrypoint: '/bin/true' });
+    const small = await c.submit({ gpu: 1, entrypoint: "/bin/sh -c 'echo CUDA=$CUDA_VISIBLE_DEVICES'" });
+    const sd = await c.waitStatus(small.id, ['completed', 'failed']);
+    assert.equal(sd.status, 'completed', JSON.stringify(sd));
+    const log = (await c.api<string>('GET', `/v1/tasks/${small.id}/logs`)).body;
+    assert.ok(!log.includes(`CUDA=${sick[0]!.index}\n`), `the unhealthy GPU was not granted: ${log}`);
+    const waiting = await pendingOf(big.id);
+    assert.match(waiting.pending_reason!, /needs 1 node with 2 free GPUs/);
+  });
+});

@@ -83,3 +83,45 @@ describe('2-node gangs (two agents, one fake GPU each)', () => {
     assert.equal((await c.api('DELETE', `/v1/tasks/${t.id}`)).status, 204);
   });
 });
+
+describe('a gang node’s worker lost (worker timeout 1 s)', () => {
+  let c: Cluster;
+  before(async () => {
+    c = await startCluster({ FETCHML_WORKER_TIMEOUT: '1' });
+    c.startAgent('keep', { fixture: '1gpu' });
+    await waitFor(async () => (await c.workers()).filter((w) => w.status === 'active').length === 1, { what: 'first worker', timeoutMs: 20_000 });
+  });
+  after(() => c.close());
+
+  test('the other node is stopped and the gang requeued as a unit', async () => {
+    const doomed = c.startAgent('doomed', { fixture: '1gpu' });
+    await waitFor(async () => (await c.workers()).filter((w) => w.status === 'active').length === 2, { what: '2 workers', timeoutMs: 20_000 });
+    const t = await c.submit({ node_count: 2, gpu: 1, entrypoint: `/bin/sh -c 'echo pid=$$; exec sleep 60'` });
+    const running = await c.waitStatus(t.id, ['running']);
+    const lostWorker = running.node_assignments!.find((a) => a.node_id === 1)!.worker_id;
+    const rank0Log = join(c.dir, 'control', 'logs', `${t.id}.log`);
+    const rank0Pid = Number(await waitFor(async () => /pid=(\d+)/.exec(await readFile(rank0Log, 'utf8').catch(() => ''))?.[1], { what: 'rank 0 pid' }));
+    const doomedIsRank1 = (await c.workers()).find((w) => w.id === lostWorker)?.name === 'doomed';
+    await doomed.kill('SIGKILL');
+    const requeued = await c.waitStatus(t.id, ['queued', 'failed'], 10_000);
+    if (doomedIsRank1) {
+      // Rank 0 (still connected) was told to stop: the gang is not left half-running.
+      await waitFor(() => !alive(rank0Pid), { what: 'rank 0 stopped', timeoutMs: 10_000 });
+    }
+    assert.equal(requeued.status, 'queued');
+    assert.equal(requeued.retry_count, 1);
+    assert.equal(requeued.node_assignments, undefined);
+    // One worker left: the gang waits whole.
+    const waiting = await waitFor(async () => {
+      const x = await c.task(t.id);
+      return x.status === 'queued' && /needs 2 nodes/.test(x.pending_reason ?? '') ? x : undefined;
+    }, { what: 'gang waits for 2 nodes', timeoutMs: 10_000 });
+    assert.equal(waiting.worker_id, undefined);
+    await c.api('DELETE', `/v1/tasks/${t.id}`);
+    // Processes of a SIGKILLed agent outlive it by design: clean up the orphan.
+    for (const f of [`${t.id}.log`, `${t.id}_node1.log`]) {
+      const pid = Number(/pid=(\d+)/.exec(await readFile(join(c.dir, 'control', 'logs', f), 'utf8').catch(() => ''))?.[1]);
+      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
