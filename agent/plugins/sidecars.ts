@@ -4,11 +4,11 @@
  * unhealthy with the reason, and the task runs anyway: tracking must never block training.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, createWriteStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { PluginConfig, PluginStatus } from '../../shared/api-types.js';
-import { sidecarPlugins } from '../../shared/plugins.js';
+import { sidecarPlugins, type BuiltinPlugin } from '../../shared/plugins.js';
 import { iso, type Clock } from '../../shared/time.js';
 import { probeOnce, waitUntilUp, type ProbeDeps } from '../daemon/service-probe.js';
 import { sidecarSpec, type SidecarContext, type SidecarSpec } from './sidecar-spec.js';
@@ -58,37 +58,58 @@ export class Sidecars {
     const env: Record<string, string> = {};
     const waits: Promise<void>[] = [];
     for (const [name, cfg] of sidecarPlugins(configs)) {
-      const spec = sidecarSpec(name, cfg, { ...c, port: await this.d.freePort() });
-      if ('unsupported' in spec) {
-        this.set(name, 'unhealthy', { message: spec.unsupported });
-        continue;
+      try {
+        await this.startOne(name, cfg, c, logDir, env, waits, signal);
+      } catch (err) {
+        // Never fails the task: the sidecar is reported unhealthy with the reason.
+        this.set(name, 'unhealthy', { message: `sidecar could not start: ${err instanceof Error ? err.message : String(err)}` });
       }
-      if (!(await this.d.which(spec.tool))) {
-        this.set(name, 'unhealthy', { message: `${spec.tool} is not installed on this agent (not on PATH); the task runs without its ${name} sidecar` });
-        continue;
-      }
-      this.set(name, 'starting', { url: spec.url });
-      const out = createWriteStream(join(logDir, `sidecar-${name}.log`), { flags: 'a' });
-      const child = spawn(spec.argv[0]!, spec.argv.slice(1), { cwd: c.workspace, env: this.d.env, stdio: ['ignore', out, out], detached: true });
-      const r: Running = { spec, child };
-      this.running.set(name, r);
-      child.once('error', (err) => (r.exited = err.message));
-      child.once('exit', (code, sig) => {
-        r.exited = `exited with ${sig ?? `code ${code}`}`;
-        out.end();
-        if (!this.stopped) this.set(name, 'unhealthy', { url: spec.url, message: `sidecar ${r.exited}; see sidecar-${name}.log` });
-      });
-      Object.assign(env, spec.env);
-      waits.push(
-        waitUntilUp(spec.url + spec.health_path, { timeoutMs: this.d.readyTimeoutMs, intervalMs: 200, ...(signal ? { signal } : {}) }, this.d).then((res) => {
-          if (r.exited) return;
-          if (res.ok) this.set(name, 'healthy', { url: spec.url });
-          else this.set(name, 'unhealthy', { url: spec.url, message: res.reason });
-        }),
-      );
     }
     await Promise.all(waits);
     return env;
+  }
+
+  private async startOne(
+    name: BuiltinPlugin,
+    cfg: PluginConfig,
+    c: Omit<SidecarContext, 'port'>,
+    logDir: string,
+    env: Record<string, string>,
+    waits: Promise<void>[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const spec = sidecarSpec(name, cfg, { ...c, port: await this.d.freePort() });
+    if ('unsupported' in spec) {
+      this.set(name, 'unhealthy', { message: spec.unsupported });
+      return;
+    }
+    if (!(await this.d.which(spec.tool))) {
+      this.set(name, 'unhealthy', { message: `${spec.tool} is not installed on this agent (not on PATH); the task runs without its ${name} sidecar` });
+      return;
+    }
+    this.set(name, 'starting', { url: spec.url });
+    const out = await open(join(logDir, `sidecar-${name}.log`), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(spec.argv[0]!, spec.argv.slice(1), { cwd: c.workspace, env: this.d.env, stdio: ['ignore', out.fd, out.fd], detached: true });
+    } finally {
+      await out.close(); // the child has its own copy of the descriptor
+    }
+    const r: Running = { spec, child };
+    this.running.set(name, r);
+    child.once('error', (err) => (r.exited = err.message));
+    child.once('exit', (code, sig) => {
+      r.exited = `exited with ${sig ?? `code ${code}`}`;
+      if (!this.stopped) this.set(name, 'unhealthy', { url: spec.url, message: `sidecar ${r.exited}; see sidecar-${name}.log` });
+    });
+    Object.assign(env, spec.env);
+    waits.push(
+      waitUntilUp(spec.url + spec.health_path, { timeoutMs: this.d.readyTimeoutMs, intervalMs: 200, ...(signal ? { signal } : {}) }, this.d).then((res) => {
+        if (r.exited) return;
+        if (res.ok) this.set(name, 'healthy', { url: spec.url });
+        else this.set(name, 'unhealthy', { url: spec.url, message: res.reason });
+      }),
+    );
   }
 
   /** Re-checks every sidecar each interval; `changed` gets the statuses after every check. */
