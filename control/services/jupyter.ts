@@ -151,8 +151,8 @@ export function createJupyterService(ctx: ControlContext) {
       ]);
       const t = s.task_id ? ctx.store.get('tasks', s.task_id) : undefined;
       if (t && !isFinalStatus(t.status)) await ctx.tasks.cancel(actor, t.id).catch((err: unknown) => log.warn({ err, task: t.id }, 'could not cancel the Jupyter task'));
-      else await update(id, (cur) => (cur.status === 'stopping' ? { ...without(cur, 'url'), status: 'stopped' } : undefined));
-      // A task still queued (no worker) is over at once: followTask marks it stopped.
+      // Nothing runs anywhere (never placed, or already over): stopped at once. Otherwise the agent confirms.
+      if (!t || !t.worker_id || isFinalStatus(t.status)) await update(id, (cur) => (cur.status === 'stopping' ? { ...without(cur, 'url'), status: 'stopped' } : undefined));
     },
   };
 }
