@@ -10,16 +10,19 @@ import { isFinalStatus } from '../../shared/api-types.js';
 import { FetchmlError, notFound, validationError } from '../../shared/errors.js';
 import { iso } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
-import { canSee, commitAndAnnounce, isAdmin, type Actor } from './actor.js';
+import { canSee, commitAndAnnounce, type Actor } from './actor.js';
 
 const SEED_DEFAULT_IMAGE = 'jupyter/pytorch:latest';
 /** Task metadata key linking a service task to its Jupyter record. */
 export const JUPYTER_META = 'jupyter_service_id';
 const SHA256 = /^[0-9a-f]{64}$/;
 
-/** QUIRKS: the token (and the URL carrying it) is shown only to the service's owner or an admin. */
+/**
+ * QUIRKS: the token (and the URL carrying it) is shown only to the service's owner, not even to
+ * admins (docs/api.md): an admin can see and stop the service, not open it as that user.
+ */
 export const jupyterView = (actor: Actor, s: JupyterService): JupyterService => {
-  const full = isAdmin(actor) || (actor.kind === 'key' && actor.user_id === s.user_id);
+  const full = actor.kind === 'key' && actor.user_id === s.user_id;
   const { token, url, ...rest } = s;
   if (!full) return { ...rest, ...(url ? { url } : {}) };
   return { ...rest, ...(token ? { token } : {}), ...(url ? { url: token ? `${url}?token=${token}` : url } : {}) };
