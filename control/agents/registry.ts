@@ -33,6 +33,8 @@ export class WorkerRegistry {
   /** worker id → ids of the placed tasks with a node there (every node of a gang). */
   private readonly byWorker = new Map<string, Set<string>>();
   readonly queued = new Map<string, Task>();
+  /** Last frame time of workers seen since control started, kept after a disconnect (for the timeout). */
+  private readonly seen = new Map<string, number>();
   private readonly startedAt: number;
 
   constructor(private readonly ctx: ControlContext) {
@@ -81,7 +83,7 @@ export class WorkerRegistry {
   }
 
   lastSeen(id: string): number {
-    return this.live.get(id)?.lastSeen ?? this.startedAt;
+    return this.live.get(id)?.lastSeen ?? this.seen.get(id) ?? this.startedAt;
   }
 
   /** Records a hello: capabilities, slots, connected_at; keeps a drain set by an operator. */
@@ -131,7 +133,11 @@ export class WorkerRegistry {
 
   /** The socket closed; the worker stays active until it is overdue (it may just be reconnecting). */
   disconnect(id: string, socket: WebSocket): void {
-    if (this.live.get(id)?.socket === socket) this.live.delete(id);
+    const l = this.live.get(id);
+    if (l?.socket === socket) {
+      this.seen.set(id, l.lastSeen); // overdue counts from the last frame, not from control's start
+      this.live.delete(id);
+    }
   }
 
   async markOffline(id: string, reason: string): Promise<void> {
