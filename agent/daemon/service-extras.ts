@@ -17,6 +17,8 @@ export interface ExtrasDeps extends Omit<SidecarDeps, 'readyTimeoutMs'> {
   bind: string;
   serviceReadyTimeoutMs: number;
   sidecarReadyTimeoutMs: number;
+  /** Sidecar checks and repeated reports (FETCHML_SIDECAR_CHECK_SECONDS). */
+  checkIntervalMs: number;
   /** Path a service answers on once up (Jupyter's /api). */
   readyPath: string;
 }
@@ -51,6 +53,7 @@ export class TaskExtras {
   private readonly sidecars: Sidecars;
   private readonly abort = new AbortController();
   private service: TaskReportMessage['service'];
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly a: TaskAssignment, private readonly d: ExtrasDeps) {
     this.sidecars = new Sidecars({ ...d, readyTimeoutMs: d.sidecarReadyTimeoutMs });
@@ -81,14 +84,23 @@ export class TaskExtras {
     const workspaceSeen = p.runtime === 'process' ? p.workspace : '/workspace';
     Object.assign(env, await this.sidecars.start(this.a.plugin_configs, { task_id: this.a.task_id, workspace: p.workspace, task_workspace: workspaceSeen, runtime: p.runtime }, p.run, this.abort.signal));
     this.report();
-    this.sidecars.monitor(() => this.report());
+    this.keepReporting();
     return env;
+  }
+
+  /** Reports are not buffered across reconnects, so they are repeated (control ignores repeats). */
+  private keepReporting(): void {
+    if (this.timer || this.abort.signal.aborted) return;
+    if (this.a.slot_kind !== 'service' && Object.keys(this.sidecars.statuses).length === 0) return;
+    this.timer = setInterval(() => void this.sidecars.check().then(() => this.report()), this.d.checkIntervalMs);
+    this.timer.unref();
   }
 
   /** The entrypoint runs: probe a service until it answers, then report its port (or fail it via `stop`). */
   started(stop: (why: string) => Promise<void>): void {
     const port = this.port();
     if (this.a.slot_kind !== 'service' || port === undefined) return;
+    this.keepReporting();
     void waitUntilUp(`http://127.0.0.1:${port}${this.d.readyPath}`, { timeoutMs: this.d.serviceReadyTimeoutMs, intervalMs: 250, signal: this.abort.signal }, this.d).then(async (r) => {
       if (this.abort.signal.aborted) return;
       this.service = r.ok ? { port, state: 'ready' } : { port, state: 'error', error: r.reason };
@@ -101,6 +113,7 @@ export class TaskExtras {
   /** The task is over: stop the sidecars and say so. */
   async end(): Promise<void> {
     this.abort.abort();
+    if (this.timer) clearInterval(this.timer);
     await this.sidecars.stop().catch((err: unknown) => this.d.logger.warn({ err, task: this.a.task_id }, 'sidecar stop failed'));
     const port = this.port();
     if (this.a.slot_kind === 'service' && port !== undefined) this.service = { port, state: 'stopped' };

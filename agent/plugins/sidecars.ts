@@ -20,7 +20,6 @@ export interface SidecarDeps extends ProbeDeps {
   which: (program: string) => Promise<boolean>;
   env: NodeJS.ProcessEnv;
   readyTimeoutMs: number;
-  checkIntervalMs: number;
   stopGraceMs: number;
 }
 
@@ -41,7 +40,6 @@ interface Running {
 export class Sidecars {
   readonly statuses: Record<string, PluginStatus> = {};
   private readonly running = new Map<string, Running>();
-  private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly d: SidecarDeps) {}
@@ -112,13 +110,7 @@ export class Sidecars {
     );
   }
 
-  /** Re-checks every sidecar each interval; `changed` gets the statuses after every check. */
-  monitor(changed: (s: Record<string, PluginStatus>) => void): void {
-    if (this.running.size === 0 || this.timer) return;
-    this.timer = setInterval(() => void this.check().then(() => changed(this.statuses)), this.d.checkIntervalMs);
-    this.timer.unref();
-  }
-
+  /** Probes every running sidecar once (the owner repeats it). */
   async check(): Promise<void> {
     for (const [name, r] of this.running) {
       if (r.exited || this.stopped) continue;
@@ -130,7 +122,6 @@ export class Sidecars {
   /** SIGTERM to each sidecar's process group, SIGKILL after the grace period. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
     await Promise.all(
       [...this.running].map(async ([name, r]) => {
         if (!r.exited && r.child.pid) {

@@ -50,7 +50,7 @@ test('an aborted probe stops', async () => {
 
 test('sidecars whose tool is missing or unsupported are unhealthy with the reason, and nothing is started', async () => {
   const d = fakes([200]);
-  const s = new Sidecars({ ...d, freePort: async () => 5555, which: async () => false, env: {}, readyTimeoutMs: 1000, checkIntervalMs: 1000, stopGraceMs: 100 });
+  const s = new Sidecars({ ...d, freePort: async () => 5555, which: async () => false, env: {}, readyTimeoutMs: 1000, stopGraceMs: 100 });
   const env = await s.start(
     { tensorboard: { mode: 'sidecar' }, wandb: { mode: 'sidecar' }, mlflow: { mode: 'remote' } },
     { task_id: 't', workspace: '/nonexistent', task_workspace: '/nonexistent', runtime: 'process' },
@@ -66,7 +66,7 @@ test('sidecars whose tool is missing or unsupported are unhealthy with the reaso
 });
 
 test('a sidecar whose log dir cannot be opened is unhealthy, not a thrown error', async () => {
-  const s = new Sidecars({ ...fakes([200]), freePort: async () => 5556, which: async () => true, env: {}, readyTimeoutMs: 100, checkIntervalMs: 1000, stopGraceMs: 100 });
+  const s = new Sidecars({ ...fakes([200]), freePort: async () => 5556, which: async () => true, env: {}, readyTimeoutMs: 100, stopGraceMs: 100 });
   const env = await s.start({ tensorboard: { mode: 'sidecar' } }, { task_id: 't', workspace: '/nonexistent', task_workspace: '/nonexistent', runtime: 'process' }, '/nonexistent/run');
   assert.deepEqual(env, {});
   assert.equal(s.statuses.tensorboard!.status, 'unhealthy');
