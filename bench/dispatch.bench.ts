@@ -9,6 +9,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runControl } from '../control/main.js';
+import { spawn } from 'node:child_process';
+import { fetchmlCommand } from '../test/helpers/paths.js';
 import { spawnFetchml } from '../test/helpers/process.js';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 50);
@@ -21,7 +23,10 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 
 const dir = await mkdtemp(join(tmpdir(), 'fetchml-bench-dispatch-'));
 const control = await runControl({ port: 0, dataDir: join(dir, 'control'), quiet: true, env: { ...process.env, FETCHML_ADMIN_KEY: KEY, FETCHML_RATE_LIMIT_RPS: '100000', FETCHML_RATE_LIMIT_BURST: '100000', FETCHML_LOG_LEVEL: 'error' } });
-const agent = spawnFetchml(['agent', '--control', control.url, '--token', control.agentToken, '--data-dir', join(dir, 'agent'), '--batch-slots', String(SLOTS)], { env: { FETCHML_LOG_LEVEL: 'error' } });
+const agentArgs = ['agent', '--control', control.url, '--token', control.agentToken, '--data-dir', join(dir, 'agent'), '--batch-slots', String(SLOTS)];
+// BENCH_CPU_PROF=<dir>: profile the agent too (it then stops with SIGTERM so the profile is written).
+const prof = process.env.BENCH_CPU_PROF;
+const agent = prof ? spawnProfiled(agentArgs, prof) : withPid(spawnFetchml(agentArgs, { env: { FETCHML_LOG_LEVEL: 'error' } }));
 const api = async (method: string, path: string, body?: unknown) => {
   const r = await fetch(`${control.url}${path}`, { method, headers: { 'x-api-key': KEY, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
   return (await r.json()) as Record<string, unknown>;
@@ -52,6 +57,7 @@ try {
     if (i >= 3) lat.push(Math.max(0, started - posted)); // first runs warm up the JIT
   }
   // (2) throughput
+  const cpu0 = { control: process.cpuUsage(), agent: await procCpu(agent.pid) };
   const t0 = performance.now();
   const created = await api('POST', '/v1/tasks/batch', { tasks: Array.from({ length: THROUGHPUT_TASKS }, (_, i) => ({ job_name: `t${i}`, entrypoint: '/bin/true' })) });
   const ids = new Set(((created.tasks as Array<{ id: string }>) ?? []).map((t) => t.id));
@@ -65,14 +71,40 @@ try {
     await sleep(20);
   }
   const secs = (performance.now() - t0) / 1000;
+  const cpuControl = process.cpuUsage(cpu0.control);
+  const agentCpu = await procCpu(agent.pid);
+  const per = (ms: number) => `${(ms / THROUGHPUT_TASKS).toFixed(2)} ms/task`;
   console.log('## Dispatch (control + 1 agent, process runtime, loopback)\n');
   console.log('| measure | result | goal |');
   console.log('| --- | --- | --- |');
   console.log(`| POST → entrypoint start, p50 (${lat.length} runs, idle agent) | ${pct(lat, 50).toFixed(1)} ms | ≤ 20 ms |`);
   console.log(`| POST → entrypoint start, p95 | ${pct(lat, 95).toFixed(1)} ms | ≤ 50 ms |`);
-  console.log(`| ${THROUGHPUT_TASKS} × /bin/true, ${SLOTS} batch slots, submit → all completed | ${secs.toFixed(2)} s = ${(THROUGHPUT_TASKS / secs).toFixed(0)} tasks/s | ≥ 450 tasks/s |\n`);
+  console.log(`| ${THROUGHPUT_TASKS} × /bin/true, ${SLOTS} batch slots, submit → all completed | ${secs.toFixed(2)} s = ${(THROUGHPUT_TASKS / secs).toFixed(0)} tasks/s | ≥ 450 tasks/s |`);
+  // CPU time is steadier than wall time on a shared machine: it says where the work goes.
+  console.log(`| CPU during (2): control (+ this client) | ${per((cpuControl.user + cpuControl.system) / 1000)} | |`);
+  console.log(`| CPU during (2): agent process / its tasks | ${per(agentCpu.self - cpu0.agent.self)} / ${per(agentCpu.children - cpu0.agent.children)} | |`);
+  console.log(`\nload average (1 min) at the end: ${(await readFile('/proc/loadavg', 'utf8')).split(' ')[0]}\n`);
 } finally {
-  await agent.kill('SIGKILL');
+  await agent.kill(prof ? 'SIGTERM' : 'SIGKILL');
   await control.close();
   await rm(dir, { recursive: true, force: true });
+}
+
+/** CPU milliseconds of a process and of its reaped children (/proc/<pid>/stat utime+stime, cutime+cstime). */
+async function procCpu(pid: number | undefined): Promise<{ self: number; children: number }> {
+  const raw = pid ? await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '') : '';
+  const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ').map(Number);
+  const tick = 10; // ms per clock tick (USER_HZ = 100 on Linux)
+  return { self: ((f[11] ?? 0) + (f[12] ?? 0)) * tick, children: ((f[13] ?? 0) + (f[14] ?? 0)) * tick };
+}
+
+function withPid(s: ReturnType<typeof spawnFetchml>) {
+  return { pid: s.child.pid, kill: (sig: NodeJS.Signals) => s.kill(sig) };
+}
+
+function spawnProfiled(args: string[], profDir: string) {
+  const { command, args: pre } = fetchmlCommand();
+  const child = spawn(command, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...pre, ...args], { env: { ...process.env, FETCHML_LOG_LEVEL: 'error' }, stdio: 'inherit' });
+  const exited = new Promise((r) => child.once('exit', r));
+  return { pid: child.pid, kill: async (sig: NodeJS.Signals) => (child.kill(sig), await exited) };
 }

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { GpuInfo } from '../../shared/api-types.js';
 import type { Logger } from '../../shared/logger.js';
-import { PROTOCOL_VERSION, type AgentCapabilities, type ControlMessage, type HelloMessage, type RunningTaskReport, type TaskAssignment } from '../../shared/protocol.js';
+import { PROTOCOL_VERSION, type AgentCapabilities, type ControlMessage, type HelloMessage, type RunningTaskReport, type TaskAssignment, type TaskStatusMessage } from '../../shared/protocol.js';
 import type { Clock } from '../../shared/time.js';
 import type { Runtime } from '../runtime/types.js';
 import { AgentConnection } from './connection.js';
@@ -16,6 +16,9 @@ import { AgentState, isSafeTaskId, type TaskRecord } from './state.js';
 import { TaskRunner, type Preparer } from './task-runner.js';
 
 export const AGENT_VERSION = '0.1.0';
+/** A task still collecting after this long is reported as such; most go straight to their final state. */
+export const COLLECTING_REPORT_DELAY_MS = 100;
+const AGENT_FINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 export interface GpuReading {
   status: AgentCapabilities['probe_status'];
@@ -53,6 +56,8 @@ export class AgentDaemon {
   private lastProbe = 0;
   private probing = false;
   private draining = false;
+  /** Status frames that went out at least once (an unsent collecting frame may be dropped). */
+  private readonly sentFrames = new WeakSet<TaskStatusMessage>();
 
   constructor(private readonly d: AgentDaemonDeps) {
     this.gpus = d.gpus;
@@ -164,9 +169,15 @@ export class AgentDaemon {
       r?.logs.rewind(rec.log_acked);
       const frames = [...rec.outbox];
       void (r ? r.logs.pump() : Promise.resolve()).then(() => {
-        for (const f of frames) if (!this.conn?.send(f)) return;
+        for (const f of frames) if (!this.sendFrame(f)) return;
       });
     }
+  }
+
+  private sendFrame(f: TaskStatusMessage): boolean {
+    const ok = this.conn?.send(f) ?? false;
+    if (ok) this.sentFrames.add(f);
+    return ok;
   }
 
   private runner(rec: TaskRecord): TaskRunner {
@@ -179,9 +190,23 @@ export class AgentDaemon {
       clock: this.d.clock,
       stopGraceMs: this.d.stopGraceMs ?? 10_000,
       report: async (x) => {
-        await this.d.state.save(x);
         const last = x.outbox[x.outbox.length - 1];
-        if (last) this.conn?.send(last);
+        if (x.state === 'collecting' && last) {
+          // Transient: after a crash the record's 'running' and the runtime's exit file lead to the
+          // same collecting and final frames again, so no write. Reported only when collecting
+          // takes a while: control commits every state it is told, and most tasks are final at once.
+          setTimeout(() => {
+            if (x.state === 'collecting' && x.outbox.includes(last)) this.sendFrame(last);
+          }, COLLECTING_REPORT_DELAY_MS).unref();
+          return;
+        }
+        if (AGENT_FINAL.has(x.state)) {
+          // A collecting frame not sent yet is dropped (the final frame supersedes it).
+          const i = x.outbox.findIndex((f) => f.state === 'collecting');
+          if (i >= 0 && !this.sentFrames.has(x.outbox[i]!)) x.outbox.splice(i, 1);
+        }
+        await this.d.state.save(x);
+        if (last) this.sendFrame(last);
       },
       shipper: (x) => new LogShipper(x.assignment.task_id, x.assignment.epoch, this.d.state.paths(x.assignment.task_id).log, x.log_acked, (m) => this.conn?.send(m) ?? false),
       send: (m) => this.conn?.send(m) ?? false,
@@ -229,8 +254,9 @@ export class AgentDaemon {
           const i = rec.outbox.findIndex((f) => f.state === m.state);
           if (i >= 0) {
             rec.outbox.splice(0, i + 1);
+            // No write for an ack alone: the next state change writes the shorter outbox, and a
+            // frame resent after a crash is one control already has (it answers it as a duplicate).
             if (rec.outbox.length === 0 && ['completed', 'failed', 'cancelled'].includes(rec.state) && !this.keeper.get(m.task_id)) this.forgetIfDone(rec);
-            else void this.d.state.save(rec).catch(() => undefined);
           }
         }
         break;

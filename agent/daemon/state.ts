@@ -5,10 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FailureKind } from '../../shared/api-types.js';
 import type { AgentTaskState, TaskAssignment, TaskStatusMessage } from '../../shared/protocol.js';
+import { EXIT_FILE, KILLED_FILE } from '../runtime/process.js';
 import type { RuntimeHandle } from '../runtime/types.js';
 import type { Allocation } from './slots.js';
 
@@ -33,6 +34,8 @@ export const isSafeTaskId = (id: unknown): id is string => typeof id === 'string
 export class AgentState {
   readonly tasksDir: string;
   readonly cacheDir: string;
+  /** Task dirs known to exist: a save needs no mkdir each time (7 file operations a task fewer). */
+  private readonly made = new Set<string>();
 
   constructor(readonly dataDir: string) {
     this.tasksDir = join(dataDir, 'tasks');
@@ -66,7 +69,10 @@ export class AgentState {
 
   async save(rec: TaskRecord): Promise<void> {
     const p = this.paths(rec.assignment.task_id);
-    await mkdir(p.dir, { recursive: true });
+    if (!this.made.has(p.dir)) {
+      await mkdir(p.dir, { recursive: true });
+      this.made.add(p.dir);
+    }
     await writeAtomic(p.record, JSON.stringify(rec));
   }
 
@@ -86,8 +92,23 @@ export class AgentState {
     return out;
   }
 
+  /**
+   * Deletes a task's files. The usual layout (record, log, run files, empty workspace) goes with a
+   * handful of unlink/rmdir calls; anything else (a snapshot in the workspace) with a recursive rm.
+   */
   async remove(taskId: string): Promise<void> {
-    await rm(this.taskDir(taskId), { recursive: true, force: true });
+    const p = this.paths(taskId);
+    this.made.delete(p.dir);
+    const gone = (err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    };
+    try {
+      await Promise.all([p.record, p.log, join(p.run, EXIT_FILE), join(p.run, KILLED_FILE)].map((f) => unlink(f).catch(gone)));
+      await Promise.all([p.run, p.workspace].map((d) => rmdir(d).catch(gone)));
+      await rmdir(p.dir).catch(gone);
+    } catch {
+      await rm(p.dir, { recursive: true, force: true });
+    }
   }
 }
 

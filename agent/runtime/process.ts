@@ -6,13 +6,13 @@
  * with a no-op handler (not an ignore, which would be inherited by the child): a signal to the
  * whole group reaches the child with default handling, and the wrapper still records the status.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TaskFailure } from '../../shared/errors.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
-import { catchesSignal, groupExists, hasExecedChild, isLive, readProcStat, signalGroup } from './proc-fs.js';
+import { catchesSignal, groupExists, hasExecedChild, isLive, signalGroup } from './proc-fs.js';
+import { Spawner } from './spawner.js';
 import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
 
 const WRAPPER = [
@@ -22,7 +22,9 @@ const WRAPPER = [
   'if [ -n "$s" ]; then printf "%s\\n" "$s" > "$f"; exit "$s"; fi',
   '"$@"',
   'c=$?',
-  'printf "%s\\n" "$c" > "$f.tmp" && mv -f "$f.tmp" "$f"',
+  // No temp file + mv (one more process per task): the file is read only once this wrapper is gone,
+  // so a reader never sees it half-written; a wrapper killed mid-write leaves it empty (see readExit).
+  'printf "%s\\n" "$c" > "$f"',
   'exit $c',
 ].join('\n');
 
@@ -36,6 +38,7 @@ export interface ProcessRuntimeOptions {
   /** How often wait()/stop() look at /proc when there is no child handle (after reattach). */
   pollMs?: number;
   clock?: Clock;
+  spawner?: Spawner;
 }
 
 /** The agent's environment minus anything of FetchML's own (the agent token must not reach tasks). */
@@ -56,7 +59,8 @@ export function exitResultFromStatus(code: number): ExitResult {
 
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process' as const;
-  private readonly children = new Map<number, { child: ChildProcess; exited: Promise<void> }>();
+  private readonly children = new Map<number, { hold: () => () => void; exited: Promise<void>; observed: Promise<boolean> }>();
+  private readonly spawner: Spawner;
   /** How wrappers started here ended, for the rare case that one died before writing its exit file. */
   private readonly endings = new Map<number, NodeJS.Signals | null>();
   private readonly baseEnv: Record<string, string>;
@@ -67,51 +71,41 @@ export class ProcessRuntime implements Runtime {
     this.baseEnv = taskBaseEnv(opts.baseEnv);
     this.pollMs = opts.pollMs ?? 100;
     this.clock = opts.clock ?? systemClock;
+    this.spawner = opts.spawner ?? new Spawner();
   }
 
   async start(spec: StartSpec): Promise<RuntimeHandle> {
     if (spec.argv.length === 0 || !spec.argv[0]) throw new TaskFailure('entrypoint', 'empty argv');
-    await mkdir(spec.run_dir, { recursive: true });
-    await mkdir(dirname(spec.log_file), { recursive: true });
-    await rm(join(spec.run_dir, EXIT_FILE), { force: true });
-    await rm(join(spec.run_dir, KILLED_FILE), { force: true });
+    await Promise.all([mkdir(spec.run_dir, { recursive: true }), mkdir(dirname(spec.log_file), { recursive: true })]);
+    await Promise.all([rm(join(spec.run_dir, EXIT_FILE), { force: true }), rm(join(spec.run_dir, KILLED_FILE), { force: true })]);
     const env: Record<string, string> = {
       ...this.baseEnv,
       ...spec.env,
       // Indices only, and an empty string when no GPU is granted: a task never sees all GPUs.
       CUDA_VISIBLE_DEVICES: spec.gpus.indices.join(','),
     };
-    const log = await open(spec.log_file, 'a');
-    let child: ChildProcess;
-    // Edit by F: the exit listener is attached at spawn time; a fast entrypoint (/bin/true) could
-    // exit during the awaits below, and a listener attached after that never fired (wait() hung).
-    let exitedEarly: Promise<NodeJS.Signals | null> | undefined;
+    let started: Awaited<ReturnType<Spawner['spawn']>>;
     try {
-      child = spawn('/bin/sh', ['-c', WRAPPER, 'fetchml-task', join(spec.run_dir, EXIT_FILE), ...spec.argv], {
+      started = await this.spawner.spawn({
+        file: '/bin/sh',
+        args: ['-c', WRAPPER, 'fetchml-task', join(spec.run_dir, EXIT_FILE), ...spec.argv],
         cwd: spec.workspace,
         env,
-        detached: true, // setsid(): own session and process group, survives the agent
-        stdio: ['ignore', log.fd, log.fd],
-      });
-      const c = child;
-      exitedEarly = new Promise((resolve) => c.once('exit', (_code, signal) => resolve(signal)));
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
+        log: spec.log_file,
       });
     } catch (err) {
       throw new TaskFailure('infrastructure', `could not start the task process in ${spec.workspace}: ${(err as Error).message}`);
-    } finally {
-      await log.close();
     }
-    const pid = child.pid!;
-    child.unref();
-    const exited = exitedEarly!.then((signal) => {
-      this.endings.set(pid, signal);
-    });
-    this.children.set(pid, { child, exited });
+    const pid = started.pid;
+    const exited = started.exited.then(
+      (signal) => {
+        this.endings.set(pid, signal);
+      },
+      // The spawn thread died: wait() falls back to watching /proc.
+      () => undefined,
+    );
+    this.children.set(pid, { hold: started.hold, exited, observed: started.exited.then(() => true, () => false) });
     void exited.then(() => this.children.delete(pid));
-    const stat = await readProcStat(pid);
     const handle: RuntimeHandle = {
       runtime: 'process',
       task_id: spec.task_id,
@@ -121,20 +115,21 @@ export class ProcessRuntime implements Runtime {
       started_at: iso(this.clock.now()),
       pid,
     };
-    if (stat) handle.proc_start = stat.starttime;
+    if (started.proc_start) handle.proc_start = started.proc_start;
     return handle;
   }
 
   async wait(handle: RuntimeHandle): Promise<ExitResult> {
     const pid = requirePid(handle);
     const own = this.children.get(pid);
-    if (own) {
-      // Keep the event loop alive while someone waits; the child is otherwise unref'd so that an
-      // agent shutting down is not held up by running tasks (they outlive it by design).
-      own.child.ref();
-      await own.exited;
+    // Keep the agent alive while someone waits; otherwise running tasks do not hold up an agent
+    // that shuts down (they outlive it by design).
+    const release = own?.hold();
+    try {
+      if (!own || !(await own.observed)) while (await isLive(pid, handle.proc_start)) await delay(this.pollMs);
+    } finally {
+      release?.();
     }
-    else while (await isLive(pid, handle.proc_start)) await delay(this.pollMs);
     try {
       return await readExit(handle);
     } catch (err) {
@@ -176,7 +171,9 @@ export class ProcessRuntime implements Runtime {
   }
 
   async cleanup(handle: RuntimeHandle): Promise<void> {
-    for (const f of [EXIT_FILE, `${EXIT_FILE}.tmp`, KILLED_FILE]) await rm(join(handle.run_dir, f), { force: true });
+    if (handle.pid) this.endings.delete(handle.pid);
+    // unlink, not rm: one system call each where rm first lstat()s.
+    await Promise.all([EXIT_FILE, `${EXIT_FILE}.tmp`, KILLED_FILE].map((f) => unlink(join(handle.run_dir, f)).catch(() => undefined)));
   }
 }
 

@@ -1,8 +1,13 @@
 /**
  * Appends framed records to the current journal segment and their audit lines to audit.jsonl,
  * with group commit: whatever queued while one write+fsync ran goes out in the next one, so many
- * concurrent commits share one fsync. A commit resolves only once its record and its audit events
- * are both on disk. After any I/O failure the writer stops taking commits (fail-stop).
+ * concurrent commits share one fsync. A commit resolves once its journal record (which holds its
+ * audit events too) is fsync'd and its audit lines are written to audit.jsonl. The audit file's
+ * own fsync runs beside the next journal round instead of before the acknowledgement: it is a
+ * view the journal can rebuild (start-up re-appends events the journal holds and audit.jsonl
+ * lacks), and journal segments are only deleted once the audit lines are durable too (waitDurable).
+ * That takes one fsync off every acknowledged write. After any I/O failure the writer stops
+ * taking commits (fail-stop).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +31,11 @@ export class JournalWriter {
   private durableWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private idleWaiters: Array<() => void> = [];
   failure: Error | undefined;
+  /** Up to which seq audit.jsonl is fsync'd as well (≤ durableSeq). */
+  auditDurableSeq: number;
+  private auditTarget = 0;
+  private auditDirty = false;
+  private auditRunning = false;
   /** How many write+fsync rounds ran (group commit makes this far smaller than the commits). */
   flushes = 0;
   /** Records written since the writer opened, for the snapshot trigger. */
@@ -36,8 +46,11 @@ export class JournalWriter {
     private segment: number,
     private journal: FileHandle,
     private readonly audit: FileHandle,
+    /** Up to which seq journal records are fsync'd (and their audit lines written): acknowledged. */
     public durableSeq: number,
-  ) {}
+  ) {
+    this.auditDurableSeq = durableSeq;
+  }
 
   static async open(dir: string, segment: number, auditFile: string, durableSeq: number): Promise<JournalWriter> {
     const journal = await open(join(dir, segmentName(segment)), 'a', 0o600);
@@ -67,14 +80,15 @@ export class JournalWriter {
     });
   }
 
+  /** Resolves once records up to `seq` and their audit lines are both fsync'd. */
   waitDurable(seq: number): Promise<void> {
-    if (this.durableSeq >= seq) return Promise.resolve();
+    if (this.auditDurableSeq >= seq) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => this.durableWaiters.push({ seq, resolve, reject }));
   }
 
   async close(): Promise<void> {
-    if (this.running) await new Promise<void>((r) => this.idleWaiters.push(r));
+    while (this.running || this.auditRunning) await new Promise<void>((r) => this.idleWaiters.push(r));
     await this.journal.close();
     await this.audit.close();
   }
@@ -101,23 +115,46 @@ export class JournalWriter {
         await this.journal.datasync();
         let audit = '';
         for (const p of batch) audit += p.audit;
-        if (audit !== '') {
-          await writeAll(this.audit, Buffer.from(audit, 'utf8'));
-          await this.audit.datasync();
-        }
+        // Written before the acknowledgement (a kill -9 keeps it); fsync'd by syncAudit.
+        if (audit !== '') await writeAll(this.audit, Buffer.from(audit, 'utf8'));
         this.flushes++;
         this.durableSeq = batch[batch.length - 1]!.seq;
         for (const p of batch) p.resolve();
         batch = [];
-        this.durableWaiters = this.durableWaiters.filter((w) => (w.seq <= this.durableSeq ? (w.resolve(), false) : true));
-        this.onFlushed?.();
+        this.syncAudit(this.durableSeq, audit !== '');
       }
     } catch (err) {
       this.fail(err as Error, batch);
     } finally {
       this.running = false;
-      for (const w of this.idleWaiters.splice(0)) w();
+      if (!this.auditRunning) for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /** fsyncs audit.jsonl up to `seq` (coalesced: one fsync covers every round written before it). */
+  private syncAudit(seq: number, wrote: boolean): void {
+    this.auditTarget = Math.max(this.auditTarget, seq);
+    if (wrote) this.auditDirty = true;
+    if (this.auditRunning) return;
+    this.auditRunning = true;
+    void (async () => {
+      try {
+        while (this.auditDurableSeq < this.auditTarget && !this.failure) {
+          const target = this.auditTarget;
+          const dirty = this.auditDirty;
+          this.auditDirty = false;
+          if (dirty) await this.audit.datasync();
+          this.auditDurableSeq = target;
+          this.durableWaiters = this.durableWaiters.filter((w) => (w.seq <= this.auditDurableSeq ? (w.resolve(), false) : true));
+          this.onFlushed?.();
+        }
+      } catch (err) {
+        this.fail(err as Error, []);
+      } finally {
+        this.auditRunning = false;
+        if (!this.running) for (const w of this.idleWaiters.splice(0)) w();
+      }
+    })();
   }
 
   private async switchSegment(): Promise<void> {

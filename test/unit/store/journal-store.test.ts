@@ -203,6 +203,21 @@ describe('journal store', () => {
       await w.close();
     }));
 
+  test('an acknowledged append has its audit lines written; waitDurable also covers their fsync', () =>
+    withDir(async (dir) => {
+      const file = join(dir, 'audit.jsonl');
+      const w = await JournalWriter.open(dir, 1, file, 0);
+      for (let i = 1; i <= 5; i++) {
+        await w.append(encodeRecordJson(`{"seq":${i},"m":[],"a":[]}`), `{"line":${i}}\n`, i);
+        // Acknowledged: the journal record is fsync'd and the audit line is in the file already.
+        assert.equal((await readFile(file, 'utf8')).trimEnd().split('\n').length, i);
+        assert.equal(w.durableSeq, i);
+      }
+      await w.waitDurable(5);
+      assert.equal(w.auditDurableSeq, 5);
+      await w.close();
+    }));
+
   test('a data dir held by another live process is refused; a stale lock is taken over', () =>
     withDir(async (dir) => {
       const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
