@@ -115,8 +115,8 @@ export class TaskExtras {
     this.abort.abort();
     if (this.timer) clearInterval(this.timer);
     await this.sidecars.stop().catch((err: unknown) => this.d.logger.warn({ err, task: this.a.task_id }, 'sidecar stop failed'));
-    const port = this.port();
-    if (this.a.slot_kind === 'service' && port !== undefined) this.service = { port, state: 'stopped' };
+    // Also before a port was chosen (cancelled while preparing): control waits for this to say stopped.
+    if (this.a.slot_kind === 'service') this.service = { port: this.port() ?? 0, state: 'stopped' };
     this.report();
   }
 }

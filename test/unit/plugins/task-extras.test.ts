@@ -1,0 +1,81 @@
+/** A service task's port, readiness report and stop, with fake probes: what the agent tells control. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TaskExtras, type ExtrasDeps } from '../../../agent/daemon/service-extras.js';
+import { createLogger } from '../../../shared/logger.js';
+import type { TaskAssignment, TaskReportMessage } from '../../../shared/protocol.js';
+
+const assignment = (slot: 'service' | 'batch', env: Record<string, string> = {}): TaskAssignment => ({
+  task_id: 't1', epoch: 2, job_name: 'j', user_id: 'u', entrypoint: 'x', slot_kind: slot, gpu: 0, env, node_rank: 0, node_count: 1,
+});
+
+function deps(answers: number[] | 'refused') {
+  const sent: TaskReportMessage[] = [];
+  let now = 0;
+  let calls = 0;
+  const d: ExtrasDeps = {
+    send: (m) => (sent.push(m), true),
+    logger: createLogger('test', 'silent'),
+    clock: { now: () => now },
+    sleep: async (ms) => void (now += ms),
+    fetch: (async () => {
+      if (answers === 'refused') throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+      return new Response('', { status: answers[Math.min(calls++, answers.length - 1)] });
+    }) as typeof fetch,
+    freePort: async () => 40123,
+    which: async () => false,
+    env: {},
+    bind: '0.0.0.0',
+    serviceReadyTimeoutMs: 2000,
+    sidecarReadyTimeoutMs: 1000,
+    checkIntervalMs: 60_000,
+    stopGraceMs: 10,
+    readyPath: '/api',
+  };
+  return { d, sent };
+}
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('a service gets a free port in its env (persisted in the assignment), is reported ready, then stopped', async () => {
+  const a = assignment('service');
+  const { d, sent } = deps([503, 200]);
+  const x = new TaskExtras(a, d);
+  const env = await x.prepare({ workspace: '/w', run: '/r', runtime: 'process' });
+  assert.deepEqual(env, { FETCHML_SERVICE_PORT: '40123', FETCHML_SERVICE_BIND: '0.0.0.0' });
+  assert.equal(a.env.FETCHML_SERVICE_PORT, '40123', 'kept for a restarted agent');
+  let stopped = '';
+  x.started(async (why) => void (stopped = why));
+  for (let i = 0; i < 10 && sent.length === 0; i++) await settle();
+  assert.deepEqual(sent[0], { type: 'task_report', task_id: 't1', epoch: 2, service: { port: 40123, state: 'ready' } });
+  assert.equal(stopped, '');
+  await x.end();
+  assert.deepEqual(sent.at(-1)!.service, { port: 40123, state: 'stopped' });
+});
+
+test('a service that never answers is reported as an error and stopped', async () => {
+  const { d, sent } = deps('refused');
+  const x = new TaskExtras(assignment('service', { FETCHML_SERVICE_PORT: '41000' }), d);
+  let stopped = '';
+  x.started(async (why) => void (stopped = why));
+  for (let i = 0; i < 50 && !stopped; i++) await settle();
+  assert.match(stopped, /did not answer/);
+  assert.equal(sent[0]!.service!.state, 'error');
+  assert.equal(sent[0]!.service!.port, 41000, 'the persisted port is probed again');
+  assert.match(sent[0]!.service!.error!, /ECONNREFUSED/);
+  await x.end();
+});
+
+test('a batch task without sidecars gets nothing and sends nothing', async () => {
+  const { d, sent } = deps([200]);
+  const x = new TaskExtras(assignment('batch'), d);
+  assert.deepEqual(await x.prepare({ workspace: '/w', run: '/r', runtime: 'process' }), {});
+  x.started(async () => assert.fail('not a service'));
+  await x.end();
+  assert.deepEqual(sent, []);
+});
+
+test('a service ended before it had a port still reports stopped', async () => {
+  const { d, sent } = deps([200]);
+  await new TaskExtras(assignment('service'), d).end();
+  assert.deepEqual(sent, [{ type: 'task_report', task_id: 't1', epoch: 2, service: { port: 0, state: 'stopped' } }]);
+});
