@@ -64,7 +64,10 @@ describe('Jupyter services', { skip }, () => {
     );
     const url = new URL(running.url!);
     assert.equal(url.searchParams.get('token'), created.body.token);
-    const base = `${url.protocol}//${url.host}`;
+    const worker = (await c.workers()).find((w) => w.id === running.worker_id)!;
+    assert.equal(url.hostname, worker.address, 'the URL names the agent host as it advertises itself');
+    // Reached through loopback: the test host's own name need not resolve on every CI machine.
+    const base = `http://127.0.0.1:${url.port}`;
     const withToken = await fetch(`${base}/api/contents?token=${created.body.token}`);
     assert.equal(withToken.status, 200);
     assert.equal((await fetch(`${base}/api?token=${created.body.token}`)).status, 200);
@@ -80,7 +83,7 @@ describe('Jupyter services', { skip }, () => {
     assert.equal((await as(bob, 'DELETE', `/v1/tasks/${taskId}`)).status, 404);
     const adminView = (await c.api<JupyterService[]>('GET', '/v1/jupyter/services')).body.find((s) => s.id === created.body.id)!;
     assert.equal(adminView.token, undefined);
-    assert.equal(adminView.url, `${base}/`);
+    assert.equal(adminView.url, `${url.origin}/`);
     assert.equal((await fetch(`${base}/api/contents`)).status, 403, 'still up after the refused stop');
 
     assert.equal((await as(alice, 'DELETE', `/v1/jupyter/services/${created.body.id}`)).status, 204);
