@@ -31,6 +31,8 @@ const seconds = (v: string | undefined, dflt: number): number => {
 /** Defaults, overridable by FETCHML_SERVICE_READY_SECONDS, FETCHML_SIDECAR_READY_SECONDS, FETCHML_SIDECAR_CHECK_SECONDS. */
 export function extrasDeps(send: ExtrasDeps['send'], logger: Logger, opts: { clock?: Clock; env?: NodeJS.ProcessEnv; stopGraceMs?: number } = {}): ExtrasDeps {
   const env = opts.env ?? process.env;
+  // Sidecars get the agent's environment (PATH, HOME, proxies) but never its secrets.
+  const sidecarEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !/^FETCHML_(AGENT_TOKEN|ADMIN_KEY|API_KEY)$/.test(k)));
   return {
     send,
     logger,
@@ -39,7 +41,7 @@ export function extrasDeps(send: ExtrasDeps['send'], logger: Logger, opts: { clo
     sleep: realSleep,
     freePort: () => freeTcpPort(),
     which: (p) => onPath(p, env),
-    env,
+    env: sidecarEnv,
     bind: env.FETCHML_SERVICE_BIND || '0.0.0.0',
     serviceReadyTimeoutMs: seconds(env.FETCHML_SERVICE_READY_SECONDS, 120_000),
     sidecarReadyTimeoutMs: seconds(env.FETCHML_SIDECAR_READY_SECONDS, 30_000),

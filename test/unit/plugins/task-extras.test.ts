@@ -1,7 +1,7 @@
 /** A service task's port, readiness report and stop, with fake probes: what the agent tells control. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskExtras, type ExtrasDeps } from '../../../agent/daemon/service-extras.js';
+import { extrasDeps, TaskExtras, type ExtrasDeps } from '../../../agent/daemon/service-extras.js';
 import { createLogger } from '../../../shared/logger.js';
 import type { TaskAssignment, TaskReportMessage } from '../../../shared/protocol.js';
 
@@ -78,4 +78,15 @@ test('a service ended before it had a port still reports stopped', async () => {
   const { d, sent } = deps([200]);
   await new TaskExtras(assignment('service'), d).end();
   assert.deepEqual(sent, [{ type: 'task_report', task_id: 't1', epoch: 2, service: { port: 0, state: 'stopped' } }]);
+});
+
+test('settings from the environment; sidecars never see the agent token', () => {
+  const d = extrasDeps(() => true, createLogger('test', 'silent'), {
+    env: { PATH: '/bin', FETCHML_AGENT_TOKEN: 'secret', FETCHML_SERVICE_READY_SECONDS: '7', FETCHML_SIDECAR_CHECK_SECONDS: 'junk', FETCHML_SERVICE_BIND: '10.1.2.3' },
+  });
+  assert.equal(d.env.FETCHML_AGENT_TOKEN, undefined);
+  assert.equal(d.env.PATH, '/bin');
+  assert.equal(d.serviceReadyTimeoutMs, 7000);
+  assert.equal(d.checkIntervalMs, 10_000, 'an unreadable value keeps the default');
+  assert.equal(d.bind, '10.1.2.3');
 });
