@@ -25,6 +25,7 @@ import {
 import { SECOND } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
 import { commitAndAnnounce } from '../services/actor.js';
+import { applyTaskReport } from '../services/task-reports.js';
 import type { SchedWorker } from '../scheduler/types.js';
 import { decideGangStatus, gangStops, isGang, rankOf, type NodeStop } from './gang.js';
 import { attachScheduler, detachScheduler } from './live.js';
@@ -260,6 +261,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
           if (registry.queued.size > 0 && freedCapacity(before, m)) loop.request();
         } else if (m.type === 'task_status') await onStatus(workerId, ws, m);
         else if (m.type === 'log_chunk') await onLog(workerId, ws, m);
+        else if (m.type === 'task_report') await applyTaskReport(ctx, workerId, m);
       }).catch((err: unknown) => log.error({ err, worker: workerId }, 'agent frame failed'));
     });
     ws.on('close', () => {

@@ -12,6 +12,7 @@
  *  - pending_reason and priority_aged (rounded to 0.1) → written for the first `pendingWrites`
  *    waiting tasks only, and only when changed, in one commit per pass.
  */
+import { assignedPluginConfigs } from '../services/plugins.js';
 import type { Reservation, Task, TaskStatus } from '../../shared/api-types.js';
 import type { TaskAssignment } from '../../shared/protocol.js';
 import { iso } from '../../shared/time.js';
@@ -73,7 +74,17 @@ export function createSchedulerLoop(
   let freeCapacity = true;
   let closed = false;
   let running: Promise<void> | undefined;
-  let scheduled: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The pass that is scheduled and not yet started; a stale timer finds its token replaced and does nothing. */
+  let scheduled: symbol | undefined;
+  const schedule = (delayMs?: number) => {
+    const token = Symbol('pass');
+    scheduled = token;
+    const fire = () => {
+      if (scheduled === token) void run();
+    };
+    if (delayMs === undefined) setImmediate(fire);
+    else setTimeout(fire, delayMs);
+  };
   let again = false;
   let backoffTimer: NodeJS.Timeout | undefined;
 
@@ -121,7 +132,7 @@ export function createSchedulerLoop(
     const next = await ctx.tasks.transition(t.id, patch);
     const masterAddr = registry.live.get(nodes[0]!.worker_id)?.hello.address || registry.stored(nodes[0]!.worker_id)?.address || '127.0.0.1';
     const port = masterPort(next.id, next.epoch, ports);
-    for (const n of nodes) send(n.worker_id, assignmentOf(next, { rank: n.rank, nodes: nodes.length, masterAddr, masterPort: port }));
+    for (const n of nodes) send(n.worker_id, assignmentOf({ ...next, plugin_configs: assignedPluginConfigs(ctx.store, next) }, { rank: n.rank, nodes: nodes.length, masterAddr, masterPort: port }));
     if (s.reservation_id) {
       const r = ctx.store.get('reservations', s.reservation_id);
       if (r && r.status === 'active') {
@@ -206,7 +217,7 @@ export function createSchedulerLoop(
       if (again && !closed) {
         again = false;
         // Back to back under load, but leave the event loop at least as long as the pass took.
-        if (!scheduled) scheduled = setTimeout(() => void run(), Math.min(1000, stats.last_ms));
+        if (!scheduled) schedule(Math.min(1000, stats.last_ms));
       }
     })();
     return running;
@@ -218,7 +229,7 @@ export function createSchedulerLoop(
       again = true;
       return;
     }
-    if (!scheduled) scheduled = setImmediate(() => void run());
+    if (!scheduled) schedule();
   };
 
   const slow = setInterval(request, opts.slowTimerMs ?? 5000);
@@ -264,11 +275,7 @@ export function createSchedulerLoop(
       closed = true;
       clearInterval(slow);
       if (backoffTimer) clearTimeout(backoffTimer);
-      if (scheduled) {
-        clearTimeout(scheduled as NodeJS.Timeout);
-        clearImmediate(scheduled as NodeJS.Immediate);
-        scheduled = undefined;
-      }
+      scheduled = undefined;
       await running;
     },
   };
