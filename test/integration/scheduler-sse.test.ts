@@ -110,11 +110,20 @@ describe('SSE streams (real HTTP client)', () => {
     s.close();
   });
 
-  test('users may not open the scheduler streams; unknown jobs are 404', async () => {
+  test('users may open only their own job stream, never the status stream; unknown jobs are 404', async () => {
     const user = (await c.api<{ key: string }>('POST', '/v1/keys', { user_id: 'carol', role: 'user' })).body.key;
     const r = await request(`${c.url}/v1/scheduler/status/stream`, { headers: { 'x-api-key': user } });
     assert.equal(r.statusCode, 403);
     await r.body.dump();
+    const mine = (await (await fetch(`${c.url}/v1/tasks`, { method: 'POST', headers: { 'x-api-key': user, 'content-type': 'application/json' }, body: JSON.stringify({ job_name: 'carols', entrypoint: '/bin/true' }) })).json()) as Task;
+    const own = await openStream(`${c.url}/v1/scheduler/jobs/${mine.id}/stream`, { 'x-api-key': user });
+    assert.equal(own.status, 200);
+    await own.done;
+    assert.equal(own.tasks().at(-1)?.task.status, 'completed');
+    const adminTask = await c.submit({ entrypoint: '/bin/true' });
+    const theirs = await request(`${c.url}/v1/scheduler/jobs/${adminTask.id}/stream`, { headers: { 'x-api-key': user } });
+    assert.equal(theirs.statusCode, 404);
+    await theirs.body.dump();
     const n = await request(`${c.url}/v1/scheduler/jobs/nope/stream`, { headers: { 'x-api-key': ADMIN_KEY } });
     assert.equal(n.statusCode, 404);
     await n.body.dump();

@@ -12,10 +12,10 @@ import { liveScheduler } from '../../agents/live.js';
 import type { ControlContext } from '../../context.js';
 import { agedPriority, checkReservationFeasible, resolveConfig, toSchedTask, toSchedWorker } from '../../scheduler/index.js';
 import { EventRing, parseLastEventId, type RingEvent } from '../../scheduler/event-ring.js';
-import { commitAndAnnounce } from '../../services/actor.js';
+import { canSee, commitAndAnnounce } from '../../services/actor.js';
 import { schedulerStatus } from '../../services/stats.js';
 import type { StoredWorker } from '../../store/types.js';
-import { body, params, query, userOf, type ApiDeps, type Handlers } from './types.js';
+import { actorOf, body, params, query, userOf, type ApiDeps, type Handlers } from './types.js';
 
 const KEEP_ALIVE_MS = 15 * SECOND;
 /** The longest drain deadline accepted (a week). */
@@ -246,7 +246,8 @@ export function schedulerRoutes({ ctx }: ApiDeps): Handlers {
     streamJob: (req, reply) => {
       const id = params<'jobId'>(req).jobId;
       const t = ctx.store.get('tasks', id);
-      if (!t) throw notFound('Task');
+      // Admins see every job's stream, users their own (another user's task is "not found").
+      if (!t || !canSee(actorOf(req), t.user_id)) throw notFound('Task');
       const hub = hubOf(ctx);
       const last = parseLastEventId(req.headers['last-event-id']);
       const missed = last === undefined ? undefined : hub.ring.since(last)?.filter((e) => e.task_id === id && e.event === 'task');
