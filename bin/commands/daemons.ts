@@ -1,5 +1,6 @@
 /** `fetchml control`, `fetchml agent`, `fetchml dev`: the long-running processes. */
 import type { Command } from 'commander';
+import type { AgentOptions } from '../../agent/config.js';
 import { choiceArg, intArg, portArg } from './parsers.js';
 
 export function registerDaemonCommands(program: Command): void {
@@ -41,13 +42,5 @@ export function registerDaemonCommands(program: Command): void {
     });
 }
 
-export interface AgentFlags {
-  control: string;
-  token?: string;
-  dataDir?: string;
-  name?: string;
-  runtime?: 'process' | 'docker' | 'podman';
-  batchSlots?: number;
-  serviceSlots?: number;
-  allowPrivateSources?: boolean;
-}
+/** The agent's flags are exactly its options (a type-only import: nothing of the agent loads here). */
+export type AgentFlags = AgentOptions;

@@ -6,36 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentFlags } from '../commands/daemons.js';
+import type { RunningControl } from '../../control/main.js';
 import { reportError } from '../errors.js';
 
-export interface RunningControl {
-  url: string;
-  port: number;
-  adminKey?: string;
-  agentToken: string;
-  close(): Promise<void>;
-}
-interface ControlModule {
-  runControl(opts: { host?: string; port?: number; dataDir?: string; env?: NodeJS.ProcessEnv; quiet?: boolean }): Promise<RunningControl>;
-}
-interface RunningAgent {
-  workerId: string;
-  close(): Promise<void>;
-}
-interface AgentModule {
-  runAgent(opts: {
-    control: string;
-    token?: string;
-    dataDir?: string;
-    name?: string;
-    runtime?: 'process' | 'docker' | 'podman';
-    batchSlots?: number;
-    serviceSlots?: number;
-    allowPrivateSources?: boolean;
-  }): Promise<RunningAgent>;
-}
+export type { RunningControl };
+type ControlModule = typeof import('../../control/main.js');
+type AgentModule = typeof import('../../agent/main.js');
 
-// Paths held in variables: the compiler must not require these modules to exist to build the CLI.
+// Loaded on demand (the paths are variables so bundlers and the type checker leave them lazy).
 const CONTROL_MAIN = '../../control/main.js';
 const AGENT_MAIN = '../../agent/main.js';
 
@@ -109,7 +87,7 @@ export async function devCommand(opts: { port: number; dataDir: string }): Promi
     dataDir: join(opts.dataDir, 'control'),
     env: { ...process.env, FETCHML_ADMIN_KEY: adminKey },
   });
-  let agent: RunningAgent;
+  let agent: Awaited<ReturnType<AgentModule['runAgent']>>;
   try {
     agent = await runAgent({ control: control.url, token: control.agentToken, dataDir: join(opts.dataDir, 'agent'), runtime: 'process' });
   } catch (err) {
