@@ -3,6 +3,7 @@
  * It tails the file the runtime writes; after a reconnect it starts again from the offset control
  * acknowledged (control drops bytes it already has, so resending is harmless).
  */
+import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { LOG_CHUNK_BYTES, type LogChunkMessage } from '../../shared/protocol.js';
 
@@ -43,6 +44,14 @@ export class LogShipper {
   /** Sends everything written so far; `final` also sends a trailing partial UTF-8 sequence. */
   pump(final = false): Promise<void> {
     const run = async () => {
+      // Most pumps find nothing new: one in-thread stat instead of open/read/close through the pool.
+      let size: number;
+      try {
+        size = statSync(this.file).size;
+      } catch {
+        return; // not written yet
+      }
+      if (size <= this.sent) return;
       let fh;
       try {
         fh = await open(this.file, 'r');
