@@ -4,7 +4,7 @@
  * its status frame before it is sent, so a restarted agent resends what control has not confirmed
  * and re-attaches to the entrypoint through the saved runtime handle.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { TaskFailure } from '../../shared/errors.js';
 import type { FailureKind } from '../../shared/api-types.js';
@@ -96,8 +96,9 @@ export class TaskRunner {
     let handle: RuntimeHandle;
     try {
       await this.to('preparing');
-      await mkdir(p.workspace, { recursive: true });
-      await mkdir(p.run, { recursive: true });
+      // In-thread: two metadata calls, far cheaper than two trips through the libuv pool.
+      mkdirSync(p.workspace, { recursive: true });
+      mkdirSync(p.run, { recursive: true });
       const prepared = await this.d.prepare({ assignment: a, workspace: p.workspace, signal: this.abort.signal });
       if (this.rec.cancel_requested) return await this.finish('cancelled', { error: 'cancelled before it started' });
       // Rank 0 of a gang hosts the rendezvous: its MASTER_PORT must be free here (edit by D).
