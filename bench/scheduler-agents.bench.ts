@@ -7,6 +7,8 @@
  * Run: node --import tsx bench/scheduler-agents.bench.ts
  *   SIM_AGENTS (1000), SIM_WINDOW_S (30), SIM_TASKS (5000), SIM_TASK_MS (1000),
  *   SIM_WORKER_TIMEOUT (s; control's FETCHML_WORKER_TIMEOUT, default 30 → heartbeats every 10 s)
+ *   SIM_PRELOAD (0): queued tasks stored before control starts; then a third phase measures task
+ *   creations/s through the API (32 clients, SIM_CREATE_S s) while the planner works that queue.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,8 +16,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'undici';
 import WebSocket from 'ws';
-import type { GpuInfo } from '../shared/api-types.js';
+import { openJournalStore } from '../control/store/journal-store.js';
+import type { Mutation } from '../control/store/types.js';
+import type { GpuInfo, Task } from '../shared/api-types.js';
+import { silentLogger } from '../shared/logger.js';
+import { systemClock } from '../shared/time.js';
 import { AGENT_CONNECT_PATH, PROTOCOL_VERSION, type ControlMessage, type HelloMessage, type RunningTaskReport } from '../shared/protocol.js';
 
 const AGENTS = Number(process.env.SIM_AGENTS ?? 1000);
@@ -23,6 +31,8 @@ const WINDOW_S = Number(process.env.SIM_WINDOW_S ?? 30);
 const TASKS = Number(process.env.SIM_TASKS ?? 5000);
 const TASK_MS = Number(process.env.SIM_TASK_MS ?? 1000);
 const WORKER_TIMEOUT = process.env.SIM_WORKER_TIMEOUT ?? '30';
+const PRELOAD = Number(process.env.SIM_PRELOAD ?? 0);
+const CREATE_S = Number(process.env.SIM_CREATE_S ?? 10);
 const ADMIN = 'bench-admin-key-0123456789abcdef0123';
 const TOKEN = 'bench-agent-token-0123456789';
 const CLK_TCK = 100; // Linux USER_HZ
@@ -45,7 +55,8 @@ async function cpuOver(pid: number, seconds: number): Promise<number> {
 }
 
 function startControl(dataDir: string) {
-  const args = import.meta.url.endsWith('.js') && existsSync(jsFixture) ? [jsFixture, dataDir] : ['--import', 'tsx', tsFixture, dataDir];
+  const prof = process.env.SIM_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIM_CPU_PROF}`] : [];
+  const args = [...prof, ...(import.meta.url.endsWith('.js') && existsSync(jsFixture) ? [jsFixture, dataDir] : ['--import', 'tsx', tsFixture, dataDir])];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, FETCHML_ADMIN_KEY: ADMIN, FETCHML_AGENT_TOKEN: TOKEN, FETCHML_WORKER_TIMEOUT: WORKER_TIMEOUT, FETCHML_RATE_LIMIT_RPS: '1000000', FETCHML_RATE_LIMIT_BURST: '1000000', FETCHML_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -114,7 +125,43 @@ async function api(url: string, method: string, path: string, body?: unknown) {
   return { status: r.status, body: (await r.json()) as unknown };
 }
 
+/** Queued 1-GPU tasks written straight into the store (as api.bench.ts does). */
+async function preload(dataDir: string, n: number) {
+  const store = await openJournalStore({ dataDir, logger: silentLogger, clock: systemClock });
+  const now = new Date().toISOString();
+  for (let i = 0; i < n; i += 1000) {
+    const batch: Mutation[] = [];
+    for (let j = i; j < Math.min(n, i + 1000); j++) {
+      const t: Task = { id: randomUUID(), job_name: `pre-${j}`, status: 'queued', priority: (j % 10) + 1, gpu: 1, created_at: now, queued_at: now, updated_at: now, user_id: `user-${j % 50}`, retry_count: 0, max_retries: 3, node_count: 1, slot_kind: 'batch', epoch: 0 };
+      batch.push({ op: 'put', coll: 'tasks', value: t });
+    }
+    await store.commit(batch);
+  }
+  await store.snapshot();
+  await store.close();
+}
+
+/** Creations/s through the API: 32 clients for `seconds`. */
+async function createRate(url: string, seconds: number) {
+  const dispatcher = new Agent({ connections: 32, pipelining: 1 });
+  let ok = 0;
+  let errors = 0;
+  const deadline = Date.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 32 }, async (_, n) => {
+    for (let i = 0; Date.now() < deadline; i++) {
+      const r = await request(`${url}/v1/tasks`, { method: 'POST', dispatcher, headers: { 'x-api-key': ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ job_name: `c-${n}-${i}`, gpu: 1 }) });
+      await r.body.dump();
+      if (r.statusCode === 201) ok++;
+      else errors++;
+    }
+  }));
+  await dispatcher.close();
+  return { rate: ok / ((performance.now() - t0) / 1000), errors };
+}
+
 const dataDir = await mkdtemp(join(tmpdir(), 'fetchml-sim-bench-'));
+if (PRELOAD) await preload(dataDir, PRELOAD);
 const c = startControl(dataDir);
 try {
   const url = await c.url;
@@ -133,10 +180,19 @@ try {
   await new Promise((r) => setTimeout(r, 2000));
   const idle = await cpuOver(pid, WINDOW_S);
 
+  if (PRELOAD) {
+    // Creations while the planner works a queue of PRELOAD tasks on a full cluster that keeps freeing slots.
+    const counted = counters.completed;
+    const cpu = cpuOver(pid, CREATE_S);
+    const r = await createRate(url, CREATE_S);
+    console.log(`with ${PRELOAD} queued tasks stored: ${r.rate.toFixed(0)} creations/s through the API (32 clients, ${r.errors} errors), control CPU ${(await cpu).toFixed(1)} %, ${counters.completed - counted} tasks completed meanwhile\n`);
+  }
+
   // Churn: TASKS single-GPU tasks, submitted in batches of 100, run by the simulated agents.
   const s0 = performance.now();
   const submitting = (async () => {
     for (let i = 0; i < TASKS; i += 100) {
+      if (TASKS === 0) break;
       const tasks = Array.from({ length: Math.min(100, TASKS - i) }, (_, k) => ({ job_name: `sim-${i + k}`, gpu: 1, priority: 1 + ((i + k) % 10) }));
       const r = await api(url, 'POST', '/v1/tasks/batch', { tasks });
       if (r.status !== 201) throw new Error(`batch create answered ${r.status}`);

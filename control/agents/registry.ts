@@ -4,7 +4,7 @@
  * kept current from the 'task' events so dispatch never scans the whole task history.
  */
 import type WebSocket from 'ws';
-import type { AuditEventDraft, Task, Worker, WorkerStatus } from '../../shared/api-types.js';
+import type { AuditEventDraft, GpuInfo, Task, Worker, WorkerStatus } from '../../shared/api-types.js';
 import type { HeartbeatMessage, HelloMessage } from '../../shared/protocol.js';
 import { iso } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
@@ -26,12 +26,25 @@ export interface LiveWorker {
   draining?: boolean;
 }
 
+/** Same GPUs, same names and health (a heartbeat's fresh array with nothing the planner reads changed). */
+function sameHealth(a: unknown, b: GpuInfo[] | undefined): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !b || a.length !== b.length) return false;
+  return b.every((g, i) => {
+    const o = (a as GpuInfo[])[i];
+    return o !== undefined && o.index === g.index && o.name === g.name && o.healthy === g.healthy;
+  });
+}
+
 export class WorkerRegistry {
   readonly live = new Map<string, LiveWorker>();
   /** task id → task, for tasks placed on a worker and not finished. */
   private readonly placed = new Map<string, Task>();
   /** worker id → ids of the placed tasks with a node there (every node of a gang). */
   private readonly byWorker = new Map<string, Set<string>>();
+  /** Bumped when a worker's placed tasks change: planWorkers reuses what did not change. */
+  private readonly placedVersion = new Map<string, number>();
+  private readonly planCache = new Map<string, { version: number; stored: StoredWorker; gpus: unknown; sched: SchedWorker }>();
   readonly queued = new Map<string, Task>();
   /** Last frame time of workers seen since control started, kept after a disconnect (for the timeout). */
   private readonly seen = new Map<string, number>();
@@ -45,7 +58,12 @@ export class WorkerRegistry {
   /** Keeps the indexes current; called for every 'task' event. */
   track(t: Task): void {
     const old = this.placed.get(t.id);
-    if (old) for (const w of nodeWorkers(old)) this.byWorker.get(w)?.delete(t.id);
+    if (old) {
+      for (const w of nodeWorkers(old)) {
+        this.byWorker.get(w)?.delete(t.id);
+        this.placedVersion.set(w, (this.placedVersion.get(w) ?? 0) + 1);
+      }
+    }
     this.placed.delete(t.id);
     // Map.set keeps an updated queued task in its place (creation order); a requeue goes last.
     if (t.status === 'queued') this.queued.set(t.id, t);
@@ -57,6 +75,7 @@ export class WorkerRegistry {
           let s = this.byWorker.get(w);
           if (!s) this.byWorker.set(w, (s = new Set()));
           s.add(t.id);
+          this.placedVersion.set(w, (this.placedVersion.get(w) ?? 0) + 1);
         }
       }
     }
@@ -198,8 +217,23 @@ export class WorkerRegistry {
     for (const l of this.live.values()) {
       const w = this.stored(l.id);
       if (!w) continue;
-      const view = this.view(w);
-      out.push(toSchedWorker(view, allocationsFromTasks(this.tasksOn(w.id)).filter((a) => a.worker_id === w.id)));
+      const gpus = l.heartbeat?.gpus?.length ? l.heartbeat.gpus : w.capabilities.gpus;
+      const version = this.placedVersion.get(w.id) ?? 0;
+      const hit = this.planCache.get(w.id);
+      if (hit && hit.version === version && hit.stored === w && sameHealth(hit.gpus, gpus)) {
+        out.push(hit.sched);
+        continue;
+      }
+      // Only what toSchedWorker reads (the full API view costs more than the plan on 1,000 workers).
+      const shape = {
+        id: w.id,
+        status: w.status,
+        capabilities: { ...w.capabilities, ...(gpus ? { gpus } : {}) },
+        slots: { batch_total: w.slots.batch_total, service_total: w.slots.service_total, batch_available: w.slots.batch_total, service_available: w.slots.service_total },
+      } as Worker;
+      const sched = toSchedWorker(shape, allocationsFromTasks(this.tasksOn(w.id)).filter((a) => a.worker_id === w.id));
+      this.planCache.set(w.id, { version, stored: w, gpus, sched });
+      out.push(sched);
     }
     return out;
   }

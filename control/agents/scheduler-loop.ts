@@ -30,6 +30,8 @@ export interface PassStats {
   last_queued: number;
   last_started: number;
   last_at?: string;
+  /** Where the last pass spent its time (ms): building the input, plan(), applying. */
+  last_phases?: { workers: number; queue: number; plan: number; apply: number };
 }
 
 export interface SchedulerLoop {
@@ -49,10 +51,14 @@ export interface LoopOptions {
   slowTimerMs?: number;
   /** How many waiting tasks (in scheduling order) get pending_reason/priority_aged written. */
   pendingWrites?: number;
+  pendingEveryMs?: number;
   plan?: Partial<PlanConfig>;
 }
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
+
+/** A queued task with its retry back-off (0 when none). */
+type WaitingTask = SchedTask & { retry_not_before: number };
 
 export function createSchedulerLoop(
   ctx: ControlContext,
@@ -68,9 +74,11 @@ export function createSchedulerLoop(
     ...opts.plan,
   };
   const ports = portRangeFromEnv({ FETCHML_MASTER_PORT_RANGE: cfg.masterPortRange ?? '' });
-  const pendingWrites = opts.pendingWrites ?? 500;
+  const pendingWrites = opts.pendingWrites ?? 100;
+  /** Pending reasons churn as the head changes; written at most this often (starts are never delayed). */
+  const pendingEveryMs = opts.pendingEveryMs ?? 1000;
+  let pendingWrittenAt = -Infinity;
   const stats: PassStats = { passes: 0, last_ms: 0, last_queued: 0, last_started: 0 };
-  const cache = new Map<string, { src: Task; s: SchedTask }>();
   let freeCapacity = true;
   let closed = false;
   let running: Promise<void> | undefined;
@@ -88,24 +96,30 @@ export function createSchedulerLoop(
   let again = false;
   let backoffTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * The queued tasks as the planner sees them, kept current from task events (noteTask) in the
+   * order they entered the queue: a pass reads it without touching the store's 100k Task objects.
+   */
+  const waiting = new Map<string, WaitingTask>();
+  const toWaiting = (t: Task): WaitingTask => {
+    const s = toSchedTask(t, 0) as WaitingTask;
+    s.retry_not_before = t.retry_count > 0 ? s.queued_at + retryBackoffMs(t.retry_count) : 0;
+    return s;
+  };
+  for (const t of registry.queued.values()) waiting.set(t.id, toWaiting(t));
+
   const queue = (now: number): SchedTask[] => {
     const out: SchedTask[] = [];
     let wake = Infinity;
-    for (const t of registry.queued.values()) {
-      let c = cache.get(t.id);
-      if (!c || c.src !== t) cache.set(t.id, (c = { src: t, s: toSchedTask(t, 0) }));
+    for (const s of waiting.values()) {
       // A retry waits out its back-off (counted from when it was requeued) before it is planned.
-      if (t.retry_count > 0) {
-        const notBefore = c.s.queued_at + retryBackoffMs(t.retry_count);
-        if (notBefore > now) {
-          wake = Math.min(wake, notBefore);
-          continue;
-        }
+      if (s.retry_not_before > now) {
+        wake = Math.min(wake, s.retry_not_before);
+        continue;
       }
-      c.s.created_seq = out.length; // FIFO = the order tasks entered the queue
-      out.push(c.s);
+      s.created_seq = out.length; // FIFO = the order tasks entered the queue
+      out.push(s);
     }
-    if (cache.size > registry.queued.size * 2 + 1000) for (const id of cache.keys()) if (!registry.queued.has(id)) cache.delete(id);
     if (wake < Infinity && !closed) {
       if (backoffTimer) clearTimeout(backoffTimer);
       backoffTimer = setTimeout(() => request(), Math.max(10, wake - now + 5));
@@ -147,9 +161,12 @@ export function createSchedulerLoop(
     const t0 = performance.now();
     const now = ctx.clock.now();
     const workers = registry.planWorkers();
+    const t1 = performance.now();
     const reservations = [...ctx.store.values('reservations')].filter((r) => r.status === 'active');
     const q = queue(now);
+    const t2 = performance.now();
     const result = plan({ now, queue: q, workers, reservations: reservations.map(toSchedReservation), config: planConfig });
+    const t3 = performance.now();
     const work: Promise<unknown>[] = [];
     let started = 0;
     let slotsLeft = 0;
@@ -171,10 +188,13 @@ export function createSchedulerLoop(
         ]),
       );
     }
-    // Pending reasons: the first K waiting tasks, only what changed, one commit.
+    // Pending reasons: the first K waiting tasks, only what changed, one commit, at most once a second.
     const changed: Task[] = [];
     let k = 0;
-    for (const [id, info] of result.pending) {
+    const writePending = performance.now() - pendingWrittenAt >= pendingEveryMs;
+    if (writePending) pendingWrittenAt = performance.now();
+    else again = true; // come back for them (a later pass, or the slow timer)
+    for (const [id, info] of writePending ? result.pending : []) {
       if (k++ >= pendingWrites) break;
       // The store, not the registry: a change committed but not yet announced must not be overwritten.
       const t = ctx.store.get('tasks', id);
@@ -192,7 +212,10 @@ export function createSchedulerLoop(
         }),
       );
     }
+    const t4 = performance.now();
     await Promise.all(work);
+    const r1 = (v: number) => Math.round(v * 10) / 10;
+    stats.last_phases = { workers: r1(t1 - t0), queue: r1(t2 - t1), plan: r1(t3 - t2), apply: r1(t4 - t3) };
     stats.passes++;
     stats.last_ms = Math.round((performance.now() - t0) * 10) / 10;
     stats.last_queued = q.length;
@@ -216,8 +239,9 @@ export function createSchedulerLoop(
       }
       if (again && !closed) {
         again = false;
-        // Back to back under load, but leave the event loop at least as long as the pass took.
-        if (!scheduled) schedule(Math.min(1000, stats.last_ms));
+        // Back to back under load, but leave the event loop twice as long as the pass took
+        // (planning takes at most about a third of it).
+        if (!scheduled) schedule(Math.min(1000, 2 * stats.last_ms));
       }
     })();
     return running;
@@ -258,6 +282,12 @@ export function createSchedulerLoop(
     },
     hasFreeCapacity: () => freeCapacity,
     noteTask(t, prev) {
+      const had = waiting.get(t.id);
+      if (t.status === 'queued') {
+        const s = toWaiting(t);
+        if (had && prev !== undefined && prev !== 'queued') waiting.delete(t.id); // a requeue goes last
+        waiting.set(t.id, s);
+      } else waiting.delete(t.id);
       if (t.status !== 'queued' && t.status !== 'preparing' && t.status !== 'running' && t.status !== 'collecting') release(t);
       else if (t.status === 'queued' && prev !== undefined && prev !== 'queued') release(t);
       if (prev === undefined) {
@@ -266,8 +296,7 @@ export function createSchedulerLoop(
       } else if (prev !== t.status) {
         if (t.status === 'queued' || !['preparing', 'running', 'collecting'].includes(t.status)) request();
       } else if (t.status === 'queued') {
-        const c = cache.get(t.id);
-        if (c && c.src.priority !== t.priority) request(); // priority change
+        if (had && had.priority !== t.priority) request(); // priority change
       }
     },
     stats: () => ({ ...stats }),
