@@ -19,7 +19,7 @@ const SLOTS = Number(process.env.BENCH_SLOTS ?? 32);
 const KEY = 'bench-admin-key-0123456789abcdef';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
 
 const dir = await mkdtemp(join(tmpdir(), 'fetchml-bench-dispatch-'));
 const control = await runControl({ port: 0, dataDir: join(dir, 'control'), quiet: true, env: { ...process.env, FETCHML_ADMIN_KEY: KEY, FETCHML_RATE_LIMIT_RPS: '100000', FETCHML_RATE_LIMIT_BURST: '100000', FETCHML_LOG_LEVEL: 'error' } });
