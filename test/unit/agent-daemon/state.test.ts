@@ -64,6 +64,17 @@ describe('agent state', () => {
       await assert.rejects(stat(p.dir));
     }));
 
+  test('a save of a new epoch while the old task dir is still being removed survives the removal', () =>
+    withState(async (s) => {
+      await s.save(record('t7'));
+      await writeFile(s.paths('t7').log, 'old log');
+      const removal = s.remove('t7'); // not awaited: the agent removes in the background
+      const next = record('t7', { state: 'preparing' }, { epoch: 2 });
+      await s.save(next);
+      await removal;
+      assert.deepEqual(await s.loadAll(), [next]);
+    }));
+
   test('a torn or foreign record is skipped, the others load', () =>
     withState(async (s) => {
       const good = record('t5');
