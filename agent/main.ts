@@ -6,7 +6,7 @@ import { AgentDaemon, type GpuReading } from './daemon/agent.js';
 import { createPreparer } from './daemon/prepare.js';
 import { defaultSlots } from './daemon/slots.js';
 import { AgentState } from './daemon/state.js';
-import { entrypointArgv } from './entrypoint.js';
+import { entrypointArgv } from '../shared/entrypoint.js';
 import { createGpuProber, probeHost } from './probe/index.js';
 import { createRuntime } from './runtime/index.js';
 

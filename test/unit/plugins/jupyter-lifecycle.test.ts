@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { JupyterService, Task, Worker } from '../../../shared/api-types.js';
 import { applyTaskReport } from '../../../control/services/task-reports.js';
 import { jupyterCommand } from '../../../control/services/jupyter.js';
-import { splitWords } from '../../../agent/entrypoint.js';
+import { splitWords } from '../../../shared/entrypoint.js';
 import { harness, type Harness } from '../http/harness.js';
 import { waitFor } from '../../helpers/wait.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { entrypointArgv, splitWords } from '../../../agent/entrypoint.js';
+import { entrypointArgv, splitWords } from '../../../shared/entrypoint.js';
 import { TaskFailure } from '../../../shared/errors.js';
 
 test('python and shell scripts get their interpreter', () => {

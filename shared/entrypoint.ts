@@ -4,7 +4,7 @@
  * interpret (operators, globs, `$VAR`, comments) is refused with a clear error instead.
  */
 import { parse } from 'shell-quote';
-import { TaskFailure } from '../shared/errors.js';
+import { TaskFailure } from './errors.js';
 
 /** Splits one string into words; throws TaskFailure('entrypoint') on shell syntax we will not run. */
 export function splitWords(text: string, what = 'entrypoint'): string[] {
