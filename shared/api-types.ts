@@ -9,7 +9,8 @@
  *   queued ──▶ preparing ──▶ running ──▶ collecting ──▶ completed
  *     ▲  │          │            │             └──────▶ failed
  *     │  └──────────┴────────────┴──▶ cancelled (DELETE /v1/tasks/{id})
- *     └── worker lost / infrastructure failure, while retry_count < max_retries
+ *     └── worker lost / infrastructure failure (or the entrypoint's non-zero exit when the
+ *         task set max_retries itself: retry_on_exit), while retry_count < max_retries
  *
  * preparing: the agent fetches the snapshot and datasets and verifies them.
  * collecting: the entrypoint has exited; logs are shipped and sealed.
@@ -106,6 +107,12 @@ export interface Task {
   user_id: string;
   retry_count: number;
   max_retries: number;
+  /**
+   * Server-owned: true when the create request set `max_retries` itself ("asked for retries"). Then
+   * the entrypoint's own non-zero exit is retried too; otherwise only infrastructure failures and
+   * lost workers are. Absent on tasks stored before it existed (= false).
+   */
+  retry_on_exit?: boolean;
   node_count: number;
   reservation_id?: string;
   plugin_configs?: Record<string, PluginConfig>;

@@ -4,14 +4,15 @@
  *  - the task is `running` when every node runs, `collecting` when every node has exited,
  *    `completed` when every node exited 0;
  *  - any node failing (or cancelling on its own) ends the gang as a unit: the other nodes are
- *    sent cancel, and the task is requeued (infrastructure failure with retries left) or failed.
+ *    sent cancel, and the task is requeued (infrastructure failure with retries left, or an
+ *    entrypoint failure of a task that set max_retries: see retryable) or failed.
  * The gang is never half-running: there is no state where some nodes run a task control has ended.
  */
 import type { FailureKind, Task } from '../../shared/api-types.js';
 import { isFinalStatus } from '../../shared/api-types.js';
 import type { AgentTaskState, TaskStatusMessage } from '../../shared/protocol.js';
 import { iso } from '../../shared/time.js';
-import { requeuePatch, type CancelOrder } from './reconcile.js';
+import { requeuePatch, retryable, type CancelOrder } from './reconcile.js';
 
 const RANK: Record<string, number> = { queued: 0, preparing: 1, running: 2, collecting: 3, completed: 4, failed: 4, cancelled: 4 };
 const FINAL: readonly AgentTaskState[] = ['completed', 'failed', 'cancelled'];
@@ -61,7 +62,7 @@ export function decideGangStatus(task: Task, msg: TaskStatusMessage, workerId: s
     const kind: FailureKind = msg.state === 'cancelled' ? 'infrastructure' : (msg.failure_kind ?? 'entrypoint');
     const what = msg.error ?? (msg.exit_code !== undefined ? `entrypoint exited with code ${msg.exit_code}` : msg.state === 'cancelled' ? 'cancelled on the agent' : 'failed');
     const error = `node ${rank} (worker ${workerId}): ${what}`;
-    if ((kind === 'infrastructure' || kind === 'worker_lost') && task.retry_count < task.max_retries) {
+    if (retryable(task, kind)) {
       return { kind: 'apply', states: next, patch: requeuePatch(task, `gang node failed, requeued: ${error}`, now, error), event: 'job_requeued', stop };
     }
     return {

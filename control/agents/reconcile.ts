@@ -91,8 +91,9 @@ export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, wor
     case 'failed': {
       const kind: FailureKind = msg.failure_kind ?? 'entrypoint';
       const error = msg.error ?? (msg.exit_code !== undefined ? `entrypoint exited with code ${msg.exit_code}` : 'task failed');
-      if (kind === 'infrastructure' && task.retry_count < task.max_retries) {
-        return { kind: 'apply', patch: requeuePatch(task, `infrastructure failure, requeued: ${error}`, now, error), event: 'job_requeued' };
+      if (retryable(task, kind)) {
+        const why = kind === 'entrypoint' ? 'entrypoint failed, retrying (the task set max_retries)' : 'infrastructure failure';
+        return { kind: 'apply', patch: requeuePatch(task, `${why}, requeued: ${error}`, now, error), event: 'job_requeued' };
       }
       return {
         kind: 'apply',
@@ -101,6 +102,17 @@ export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, wor
       };
     }
   }
+}
+
+/**
+ * Whether a failure of this kind sends the task back to the queue: infrastructure failures and
+ * lost workers while retries are left; the entrypoint's own non-zero exit only when the task asked
+ * for retries (an explicit max_retries at creation: `retry_on_exit`).
+ */
+export function retryable(task: Pick<Task, 'retry_count' | 'max_retries' | 'retry_on_exit'>, kind: FailureKind): boolean {
+  if (!(task.retry_count < task.max_retries)) return false;
+  if (kind === 'infrastructure' || kind === 'worker_lost') return true;
+  return kind === 'entrypoint' && task.retry_on_exit === true;
 }
 
 function validIso(s: unknown): string | undefined {

@@ -63,6 +63,9 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
       user_id: actor.user_id,
       retry_count: 0,
       max_retries: req.max_retries ?? DEFAULT_MAX_RETRIES,
+      // An explicit max_retries is the task asking for retries: its entrypoint's failures retry too.
+      // (The schema therefore has no `default` for max_retries: ajv's useDefaults would hide this.)
+      retry_on_exit: req.max_retries !== undefined,
       node_count: req.node_count ?? 1,
       slot_kind: req.slot_kind ?? 'batch',
       epoch: 0,

@@ -84,3 +84,19 @@ describe('rendezvous environment', () => {
     for (const bad of ['', '10-20', '50000-40000', 'x', '1-99999']) assert.deepEqual(portRangeFromEnv({ FETCHML_MASTER_PORT_RANGE: bad }), { min: 29500, max: 29999 });
   });
 });
+
+describe('gang retry rule', () => {
+  test('an entrypoint failure requeues the whole gang only when the task set max_retries (retry_on_exit)', () => {
+    const fail = msg('failed', { exit_code: 3, failure_kind: 'entrypoint' });
+    const asked = decideGangStatus(gang({ status: 'running', retry_on_exit: true }), fail, 'w1', ['running', 'running', 'running'], 0);
+    assert.ok(asked.kind === 'apply');
+    assert.equal(asked.event, 'job_requeued');
+    assert.equal(asked.patch.status, 'queued');
+    assert.equal(asked.patch.retry_count, 1);
+    assert.deepEqual(asked.stop.map((s) => s.rank).sort(), [0, 2]);
+    const notAsked = decideGangStatus(gang({ status: 'running' }), fail, 'w1', ['running', 'running', 'running'], 0);
+    assert.ok(notAsked.kind === 'apply' && notAsked.patch.status === 'failed' && notAsked.event === 'job_failed');
+    const spent = decideGangStatus(gang({ status: 'running', retry_on_exit: true, retry_count: 2 }), fail, 'w1', ['running', 'running', 'running'], 0);
+    assert.ok(spent.kind === 'apply' && spent.patch.status === 'failed' && spent.patch.failure_kind === 'entrypoint');
+  });
+});

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideStatus, lostTaskDecision, overdueWorkers, reconcileHello, tasksOnWorker } from '../../../control/agents/reconcile.js';
+import { decideStatus, lostTaskDecision, retryable, overdueWorkers, reconcileHello, tasksOnWorker } from '../../../control/agents/reconcile.js';
 import type { Task } from '../../../shared/api-types.js';
 import type { TaskStatusMessage } from '../../../shared/protocol.js';
 
@@ -95,5 +95,36 @@ describe('worker loss', () => {
     assert.equal(f.patch.status, 'failed');
     assert.equal(f.patch.failure_kind, 'worker_lost');
     assert.match(f.patch.error!, /worker lost/);
+  });
+});
+
+describe('retry rule: the entrypoint\'s own exit retries only when the task asked for retries', () => {
+  const failed = msg({ state: 'failed', exit_code: 3, failure_kind: 'entrypoint', error: 'entrypoint exited with code 3' });
+  test('retry_on_exit: requeued with one more retry and the back-off clock reset, until max_retries', () => {
+    const d = decideStatus(task({ retry_on_exit: true }), failed, 'w', NOW);
+    assert.ok(d.kind === 'apply');
+    assert.equal(d.event, 'job_requeued');
+    assert.equal(d.patch.status, 'queued');
+    assert.equal(d.patch.retry_count, 1);
+    assert.equal(d.patch.queued_at, new Date(NOW).toISOString());
+    assert.match(d.patch.pending_reason ?? '', /entrypoint failed, retrying/);
+    const last = decideStatus(task({ retry_on_exit: true, retry_count: 2 }), failed, 'w', NOW);
+    assert.ok(last.kind === 'apply' && last.patch.status === 'failed' && last.patch.failure_kind === 'entrypoint' && last.patch.exit_code === 3);
+  });
+  test('without retry_on_exit (or absent on an old task) the entrypoint failure fails at once', () => {
+    for (const t of [task({ retry_on_exit: false }), task({})]) {
+      const d = decideStatus(t, failed, 'w', NOW);
+      assert.ok(d.kind === 'apply' && d.patch.status === 'failed' && d.event === 'job_failed');
+    }
+  });
+  test('retryable over every kind', () => {
+    const base = { retry_count: 0, max_retries: 1 };
+    assert.equal(retryable({ ...base }, 'infrastructure'), true);
+    assert.equal(retryable({ ...base }, 'worker_lost'), true);
+    assert.equal(retryable({ ...base }, 'entrypoint'), false);
+    assert.equal(retryable({ ...base, retry_on_exit: true }, 'entrypoint'), true);
+    assert.equal(retryable({ ...base, retry_on_exit: true }, 'cancelled'), false);
+    assert.equal(retryable({ retry_count: 1, max_retries: 1, retry_on_exit: true }, 'infrastructure'), false);
+    assert.equal(retryable({ retry_count: 0, max_retries: 0, retry_on_exit: true }, 'entrypoint'), false);
   });
 });
