@@ -122,8 +122,9 @@ export class FetchmlClient {
   cancelTask = (id: string) => this.json<void>('DELETE', `/v1/tasks/${enc(id)}`);
   setPriority = (id: string, priority: number) =>
     this.json<Task>('PATCH', `/v1/scheduler/jobs/${enc(id)}/priority`, { body: { priority } });
-  async taskLogs(id: string): Promise<string> {
-    const res = await this.send('GET', `/v1/tasks/${enc(id)}/logs`, {});
+  /** The task's log; `node` selects a rank of a multi-node task (default 0, the task's own log). */
+  async taskLogs(id: string, opts: { node?: number } = {}): Promise<string> {
+    const res = await this.send('GET', `/v1/tasks/${enc(id)}/logs`, { query: { node: opts.node } });
     return res.body.text();
   }
   /**
@@ -131,8 +132,8 @@ export class FetchmlClient {
    * ended) or `signal` aborts. `skipBytes` drops bytes already shown, for reconnecting.
    * Returns the number of bytes of log seen in total.
    */
-  async followLogs(id: string, onText: (text: string) => void, opts: { signal?: AbortSignal; skipBytes?: number } = {}): Promise<number> {
-    const res = await this.send('GET', `/v1/tasks/${enc(id)}/logs`, { query: { follow: true }, signal: opts.signal, stream: true });
+  async followLogs(id: string, onText: (text: string) => void, opts: { signal?: AbortSignal; skipBytes?: number; node?: number } = {}): Promise<number> {
+    const res = await this.send('GET', `/v1/tasks/${enc(id)}/logs`, { query: { follow: true, node: opts.node }, signal: opts.signal, stream: true });
     const decoder = new TextDecoder();
     let seen = 0;
     const skip = opts.skipBytes ?? 0;

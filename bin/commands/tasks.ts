@@ -32,7 +32,8 @@ export function registerTaskCommands(program: Command): void {
       .description("print a task's output; -f follows it until the task ends and exits with its code")
       .argument('<id>', 'task id')
       .option('-f, --follow', 'stream until the task ends')
-      .addHelpText('after', '\nExample:\n  $ fetchml logs -f 01J...')
+      .option('--node <rank>', 'rank of a multi-node task whose log to show (default 0)', intArg(0, 63))
+      .addHelpText('after', '\nExamples:\n  $ fetchml logs -f 01J...\n  $ fetchml logs --node 1 01J...   # rank 1 of a multi-node task')
       .action(lazy(load, (m) => m.logsCommand)),
     { json: false },
   );

@@ -13,6 +13,8 @@ export interface FollowOptions {
   logsTo: 'stdout' | 'stderr';
   printFinalJson: boolean;
   pollMs?: number;
+  /** Rank of a multi-node task whose log to stream (default 0, the task's own log). */
+  node?: number;
 }
 
 export const EXIT_INTERRUPTED = 130;
@@ -73,7 +75,7 @@ export async function followTask(s: ClientSession, id: string, opts: FollowOptio
     while (!final && !stop.signal.aborted) {
       if (followSupported) {
         try {
-          seen = await s.client.followLogs(id, write, { signal: stop.signal, skipBytes: seen });
+          seen = await s.client.followLogs(id, write, { signal: stop.signal, skipBytes: seen, node: opts.node });
         } catch (err) {
           if (stop.signal.aborted) break;
           if (!(err instanceof ApiError)) throw err;
@@ -89,7 +91,7 @@ export async function followTask(s: ClientSession, id: string, opts: FollowOptio
       return EXIT_INTERRUPTED;
     }
     // The stream may have ended before the last bytes were sealed: print whatever is left.
-    const full = Buffer.from(await s.client.taskLogs(id).catch(() => ''), 'utf8');
+    const full = Buffer.from(await s.client.taskLogs(id, { node: opts.node }).catch(() => ''), 'utf8');
     if (full.length > seen) write(full.subarray(seen).toString('utf8'));
     if (opts.printFinalJson) s.out(jsonOut(final));
     if (interrupted === 'cancel' && final.status === 'cancelled') return EXIT_INTERRUPTED;

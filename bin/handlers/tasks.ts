@@ -83,16 +83,17 @@ export async function showTaskCommand({ args, opts }: ActionContext): Promise<nu
 export async function logsCommand({ args, opts }: ActionContext): Promise<number> {
   return withSession(opts, async (s) => {
     const id = args[0]!;
+    const node = typeof opts.node === 'number' ? opts.node : undefined;
     if (!opts.follow) {
-      s.out(await s.client.taskLogs(id));
+      s.out(await s.client.taskLogs(id, { node }));
       return 0;
     }
     const t = await s.client.getTask(id);
     if (isFinalStatus(t.status)) {
-      s.out(await s.client.taskLogs(id));
+      s.out(await s.client.taskLogs(id, { node }));
       return taskExitCode(t);
     }
-    return followTask(s, id, { cancelOnInterrupt: false, logsTo: 'stdout', printFinalJson: false });
+    return followTask(s, id, { cancelOnInterrupt: false, logsTo: 'stdout', printFinalJson: false, node });
   });
 }
 

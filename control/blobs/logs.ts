@@ -1,5 +1,5 @@
 /**
- * Task logs: one file per task under <data-dir>/logs/<taskId>.log. Agents ship chunks with their
+ * Task logs: one file per task under <data-dir>/logs/<taskId>.log (gang ranks > 0: see nodeLogId). Agents ship chunks with their
  * byte offset; bytes already stored are dropped, so a resend after a reconnect is harmless.
  */
 import { EventEmitter } from 'node:events';
@@ -8,6 +8,12 @@ import { appendFile, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * The log id of one node of a task: rank 0 is the task's own log (<task>.log), rank r > 0 of a
+ * gang is <task>_node<r>.log. The agent gateway writes under these names and the API reads them.
+ */
+export const nodeLogId = (taskId: string, rank: number): string => (rank === 0 ? taskId : `${taskId}_node${rank}`);
 
 export interface LogStore {
   append(taskId: string, offset: number, data: string | Uint8Array): Promise<void>;

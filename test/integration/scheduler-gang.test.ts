@@ -4,9 +4,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from './agent-cluster.js';
+import { ADMIN_KEY, startCluster, type Cluster } from './agent-cluster.js';
+import { runFetchml } from './cli-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
 const alive = (pid: number) => {
@@ -53,6 +54,46 @@ describe('2-node gangs (two agents, one fake GPU each)', () => {
     assert.equal(parsed[0]!.PORT, parsed[1]!.PORT);
     // The task's own log (rank 0) is what the API serves.
     assert.match((await c.api<string>('GET', `/v1/tasks/${t.id}/logs`)).body, /RANK=0 /);
+  });
+
+  test('every rank\'s log is served: GET …/logs?node=r (follow too) and fetchml logs --node r', async () => {
+    // Each rank prints, then waits for a go file so the logs can be followed while it runs.
+    const go = join(c.dir, 'go-logs');
+    const script = `echo hello from rank $NODE_RANK; while [ ! -e ${go} ]; do sleep 0.05; done; echo bye from rank $NODE_RANK`;
+    const t = await c.submit({ node_count: 2, gpu: 1, entrypoint: `/bin/sh -c '${script}'` });
+    await c.waitStatus(t.id, ['running']);
+    // follow=true on rank 1 streams until the task ends.
+    const followed = fetch(`${c.url}/v1/tasks/${t.id}/logs?follow=true&node=1`, { headers: { 'x-api-key': ADMIN_KEY } }).then((r) => r.text());
+    await waitFor(async () => /hello from rank 1/.test((await c.api<string>('GET', `/v1/tasks/${t.id}/logs?node=1`)).body), { what: 'rank 1 greeting' });
+    await writeFile(go, '');
+    const done = await c.waitStatus(t.id, ['completed', 'failed']);
+    assert.equal(done.status, 'completed', done.error);
+    assert.equal(await followed, 'hello from rank 1\nbye from rank 1\n');
+    assert.equal((await c.api<string>('GET', `/v1/tasks/${t.id}/logs`)).body, 'hello from rank 0\nbye from rank 0\n');
+    assert.equal((await c.api<string>('GET', `/v1/tasks/${t.id}/logs?node=0`)).body, 'hello from rank 0\nbye from rank 0\n');
+    assert.equal((await c.api<string>('GET', `/v1/tasks/${t.id}/logs?node=1`)).body, 'hello from rank 1\nbye from rank 1\n');
+    // A rank the task does not have: 404 in the error shape; nonsense ranks are 422/400, never 5xx.
+    const missing = await c.api<{ code: string }>('GET', `/v1/tasks/${t.id}/logs?node=2`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.code, 'NOT_FOUND');
+    for (const bad of ['-1', 'x', '1.5', '64']) {
+      const r = await c.api('GET', `/v1/tasks/${t.id}/logs?node=${bad}`);
+      assert.ok(r.status >= 400 && r.status < 500, `node=${bad} answered ${r.status}`);
+    }
+    // A one-node task has only rank 0.
+    const single = await c.submit({ entrypoint: '/bin/true' });
+    assert.equal((await c.api('GET', `/v1/tasks/${single.id}/logs?node=1`)).status, 404);
+    // The CLI.
+    const env = { FETCHML_URL: c.url, FETCHML_API_KEY: ADMIN_KEY, XDG_CONFIG_HOME: join(c.dir, 'cfg') };
+    const cli1 = await runFetchml(['logs', '--node', '1', t.id], { env });
+    assert.equal(cli1.exitCode, 0, cli1.stderr);
+    assert.equal(cli1.stdout, 'hello from rank 1\nbye from rank 1'); // execa strips the final newline
+    const cliF = await runFetchml(['logs', '-f', '--node', '1', t.id], { env });
+    assert.equal(cliF.exitCode, 0, cliF.stderr);
+    assert.equal(cliF.stdout, 'hello from rank 1\nbye from rank 1');
+    const cli2 = await runFetchml(['logs', '--node', '2', t.id], { env });
+    assert.notEqual(cli2.exitCode, 0);
+    assert.match(cli2.stderr, /not found/i);
   });
 
   test('one node failing stops the other and fails the gang as a unit', async () => {

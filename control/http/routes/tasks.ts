@@ -1,6 +1,8 @@
 /** Tasks, their logs and the queue statistics. */
 import type { CreateTaskRequest, Task, TaskStatus } from '../../../shared/api-types.js';
 import { isFinalStatus } from '../../../shared/api-types.js';
+import { notFound } from '../../../shared/errors.js';
+import { nodeLogId } from '../../blobs/logs.js';
 import { queueStats } from '../../services/stats.js';
 import { actorOf, body, params, query, type ApiDeps, type Handlers } from './types.js';
 
@@ -24,9 +26,14 @@ export function taskRoutes({ ctx }: ApiDeps): Handlers {
     },
     getTaskLogs: async (req, reply) => {
       const task = ctx.tasks.get(actorOf(req), params<'taskId'>(req).taskId);
-      const follow = query<{ follow?: boolean }>(req).follow === true;
+      const q = query<{ follow?: boolean; node?: number }>(req);
+      const follow = q.follow === true;
+      // ?node=r: rank r of a gang (0, the default, is the task's own log); a rank it lacks is 404.
+      const rank = q.node ?? 0;
+      if (rank >= Math.max(1, task.node_count ?? 1)) throw notFound(`Node ${rank} of this task`);
+      const logId = nodeLogId(task.id, rank);
       if (!follow || isFinalStatus(task.status)) {
-        return reply.type('text/plain; charset=utf-8').send(await ctx.logs.read(task.id));
+        return reply.type('text/plain; charset=utf-8').send(await ctx.logs.read(logId));
       }
       // Stream: everything so far, then each appended chunk, until the task is final.
       reply.hijack();
@@ -45,7 +52,7 @@ export function taskRoutes({ ctx }: ApiDeps): Handlers {
         if (t.id === task.id && isFinalStatus(t.status)) setImmediate(finish);
       };
       ctx.events.on('task', onTask);
-      const unsubscribe = await ctx.logs.follow(task.id, 0, (chunk) => res.write(chunk));
+      const unsubscribe = await ctx.logs.follow(logId, 0, (chunk) => res.write(chunk));
       res.on('close', finish);
       const now = ctx.store.get('tasks', task.id);
       if (!now || isFinalStatus(now.status)) finish();
