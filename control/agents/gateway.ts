@@ -97,7 +97,9 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
 
   // ---- task changes made elsewhere (API create/cancel, scheduler) ----
   const onTask = (t: Task, prev?: TaskStatus) => {
-    registry.track(t);
+    // Events come once a commit is durable; the store's memory may already be further on (a start
+    // or a status in flight). The registry follows memory so a stale event never undoes a start.
+    registry.track(ctx.store.get('tasks', t.id) ?? t);
     if (t.status === 'cancelled' && prev && !isFinalStatus(prev) && prev !== 'queued') {
       for (const w of nodeWorkers(t)) sendTo(w, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason: 'cancelled through the API' });
     }
@@ -144,6 +146,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
       return;
     }
     const d = decideStatus(t, m, workerId, ctx.clock.now());
+    let durable: Promise<unknown> | undefined;
     if (d.kind === 'ignore') {
       if (d.cancel) send(ws, cancelFrame(d.cancel));
     } else if (t) {
@@ -158,14 +161,42 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
       const cur = ctx.store.get('tasks', t.id);
       if (cur && cur.status === t.status && cur.epoch === t.epoch) {
         const extra = d.event === 'job_requeued' ? [audit(t, 'job_requeued', 'requeue', { worker_id: workerId, reason: m.error ?? 'infrastructure failure' })] : [];
-        await ctx.tasks.transition(t.id, patch, extra);
+        // Applied to memory now (the next frame sees it); only the ack waits for durability.
+        durable = ctx.tasks.transition(t.id, patch, extra);
       }
     }
-    send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state });
+    ackWhenDurable(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state }, durable);
+  };
+
+  /**
+   * Sends an ack once the change it confirms is durable (at once when nothing changed), without
+   * holding up the agent's next frames: they pipeline into shared group commits. The agent drops
+   * a status from its outbox only on the ack, so a change lost to a failed commit is resent.
+   */
+  const unsettled = new Map<string, Promise<unknown>>();
+  const ackWhenDurable = (ws: WebSocket, ack: ControlMessage & { type: 'task_ack' }, applied: Promise<unknown> | undefined) => {
+    // A duplicate of a status whose commit is still in flight is acked only once that one is durable.
+    const durable = applied ?? unsettled.get(ack.task_id);
+    if (!durable) return send(ws, ack);
+    if (applied) {
+      const settled = applied.then(
+        () => undefined,
+        () => undefined,
+      );
+      unsettled.set(ack.task_id, settled);
+      void settled.then(() => {
+        if (unsettled.get(ack.task_id) === settled) unsettled.delete(ack.task_id);
+      });
+    }
+    durable.then(
+      () => send(ws, ack),
+      (err: unknown) => log.error({ err, task: (ack as { task_id?: string }).task_id }, 'could not apply a task status'),
+    );
   };
 
   const onGangStatus = async (t: Task, workerId: string, ws: WebSocket, m: TaskStatusMessage) => {
     const d = decideGangStatus(t, m, workerId, statesOf(t), ctx.clock.now());
+    let durable: Promise<unknown> | undefined;
     if (d.kind === 'ignore') {
       if (d.cancel) send(ws, cancelFrame(d.cancel));
     } else {
@@ -177,11 +208,11 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
         if (cur && cur.status === t.status && cur.epoch === t.epoch) {
           stopNodes(t, d.stop, 'another node of the gang ended');
           const extra = d.event === 'job_requeued' ? [audit(t, 'job_requeued', 'requeue', { worker_id: workerId, reason: patch.error ?? 'gang node failed' })] : [];
-          await ctx.tasks.transition(t.id, patch, extra);
+          durable = ctx.tasks.transition(t.id, patch, extra);
         }
       }
     }
-    send(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state });
+    ackWhenDurable(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state }, durable);
   };
 
   const onLog = async (workerId: string, ws: WebSocket, m: LogChunkMessage) => {

@@ -94,6 +94,8 @@ export function createSchedulerLoop(
     else setTimeout(fire, delayMs);
   };
   let again = false;
+  /** Commits of applied decisions (starts, expiries, pending reasons) not yet durable. */
+  const inflight = new Set<Promise<unknown>>();
   let backoffTimer: NodeJS.Timeout | undefined;
 
   /**
@@ -143,18 +145,33 @@ export function createSchedulerLoop(
       started_at: undefined,
       ended_at: undefined,
     };
-    const next = await ctx.tasks.transition(t.id, patch);
-    const masterAddr = registry.live.get(nodes[0]!.worker_id)?.hello.address || registry.stored(nodes[0]!.worker_id)?.address || '127.0.0.1';
-    const port = masterPort(next.id, next.epoch, ports);
-    for (const n of nodes) send(n.worker_id, assignmentOf({ ...next, plugin_configs: assignedPluginConfigs(ctx.store, next) }, { rank: n.rank, nodes: nodes.length, masterAddr, masterPort: port }));
+    const committed = ctx.tasks.transition(t.id, patch);
+    // The store applied the start to memory already; the registry and the queue learn of it now
+    // (not when its commit is durable), so a pass that runs meanwhile counts the slot and GPUs as
+    // used and does not plan the task again.
+    const applied = ctx.store.get('tasks', t.id);
+    if (applied && applied.status === 'preparing' && applied.epoch === t.epoch + 1) {
+      registry.track(applied);
+      waiting.delete(t.id);
+    }
+    // Claimed in memory at once too, so a pass meanwhile does not give the reservation away again.
+    let claimed: Promise<unknown> = Promise.resolve();
     if (s.reservation_id) {
       const r = ctx.store.get('reservations', s.reservation_id);
       if (r && r.status === 'active') {
-        await commitAndAnnounce(ctx.store, ctx.events, [{ op: 'put', coll: 'reservations', value: { ...r, status: 'claimed', task_id: t.id } }], [
+        claimed = commitAndAnnounce(ctx.store, ctx.events, [{ op: 'put', coll: 'reservations', value: { ...r, status: 'claimed', task_id: t.id } }], [
           { event_type: 'reservation_claimed', user_id: r.user_id, resource: `reservation:${r.id}`, action: 'claim', success: true, metadata: { task_id: t.id } },
         ]);
       }
     }
+    const next = await committed;
+    // Changed while the commit was in flight (cancelled, or lost with its worker): no assignment.
+    const now = ctx.store.get('tasks', t.id);
+    if (!now || now.epoch !== next.epoch || now.status !== 'preparing') return void (await claimed);
+    const masterAddr = registry.live.get(nodes[0]!.worker_id)?.hello.address || registry.stored(nodes[0]!.worker_id)?.address || '127.0.0.1';
+    const port = masterPort(next.id, next.epoch, ports);
+    for (const n of nodes) send(n.worker_id, assignmentOf({ ...next, plugin_configs: assignedPluginConfigs(ctx.store, next) }, { rank: n.rank, nodes: nodes.length, masterAddr, masterPort: port }));
+    await claimed;
   };
 
   const pass = async (): Promise<void> => {
@@ -213,11 +230,17 @@ export function createSchedulerLoop(
       );
     }
     const t4 = performance.now();
-    await Promise.all(work);
+    // Commits finish in the background (assign frames go out as each start is durable): the next
+    // pass may run meanwhile, the registry already counts these starts as used capacity.
+    for (const w of work) {
+      const p = w.catch((err: unknown) => log.error({ err }, 'could not apply a scheduling decision'));
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    }
     const r1 = (v: number) => Math.round(v * 10) / 10;
     stats.last_phases = { workers: r1(t1 - t0), queue: r1(t2 - t1), plan: r1(t3 - t2), apply: r1(t4 - t3) };
     stats.passes++;
-    stats.last_ms = Math.round((performance.now() - t0) * 10) / 10;
+    stats.last_ms = Math.round((t4 - t0) * 10) / 10;
     stats.last_queued = q.length;
     stats.last_started = started;
     stats.last_at = iso(now);
@@ -240,7 +263,8 @@ export function createSchedulerLoop(
       if (again && !closed) {
         again = false;
         // Back to back under load, but leave the event loop twice as long as the pass took
-        // (planning takes at most about a third of it).
+        // (planning takes at most about a third of it). The pass's time is its CPU part: the
+        // fsyncs of its commits are not waited for.
         if (!scheduled) schedule(Math.min(1000, 2 * stats.last_ms));
       }
     })();
@@ -275,16 +299,20 @@ export function createSchedulerLoop(
     request,
     async runNow() {
       request();
-      while (running || scheduled) {
+      while (running || scheduled || inflight.size) {
         if (scheduled) await run();
-        else await running;
+        else if (running) await running;
+        else await Promise.all([...inflight]);
       }
     },
     hasFreeCapacity: () => freeCapacity,
     noteTask(t, prev) {
       const had = waiting.get(t.id);
-      if (t.status === 'queued') {
-        const s = toWaiting(t);
+      // Events arrive once commits are durable; memory may be further on (a start in flight).
+      const cur = ctx.store.get('tasks', t.id) ?? t;
+      if (cur.status !== 'queued') waiting.delete(t.id);
+      else if (t.status === 'queued') {
+        const s = toWaiting(cur);
         if (had && prev !== undefined && prev !== 'queued') waiting.delete(t.id); // a requeue goes last
         waiting.set(t.id, s);
       } else waiting.delete(t.id);
@@ -306,6 +334,7 @@ export function createSchedulerLoop(
       if (backoffTimer) clearTimeout(backoffTimer);
       scheduled = undefined;
       await running;
+      await Promise.all([...inflight]);
     },
   };
 }
