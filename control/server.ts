@@ -89,7 +89,8 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
     logger,
     clock,
     events,
-    tasks: createTaskService({ store, events, clock }),
+    // aging: edit by J, so the API shows queued tasks' priority_aged as the planner computes it.
+    tasks: createTaskService({ store, events, clock, aging: { agingRatePerMinute: config.agingRatePerMinute, agingCap: config.agingCap } }),
     logs: createLogStore(config.dataDir),
     snapshots: createBlobStore(config.dataDir),
   };

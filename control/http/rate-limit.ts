@@ -27,7 +27,8 @@ export class TokenBuckets {
       b = { tokens: this.burst, at: t };
       this.buckets.set(key, b);
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.rps);
+    // max(0, …): a clock stepping backwards must not drain the bucket (it would lock a key out).
+    b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, t - b.at) / 1000) * this.rps);
     b.at = t;
     const allowed = b.tokens >= cost;
     if (allowed) b.tokens -= cost;
@@ -44,7 +45,7 @@ export class TokenBuckets {
   peek(key: string): boolean {
     const b = this.buckets.get(key);
     if (!b) return true;
-    return Math.min(this.burst, b.tokens + ((this.now() - b.at) / 1000) * this.rps) >= 1;
+    return Math.min(this.burst, b.tokens + (Math.max(0, this.now() - b.at) / 1000) * this.rps) >= 1;
   }
 
   private prune(t: number) {

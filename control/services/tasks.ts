@@ -7,6 +7,7 @@ import { iso, type Clock } from '../../shared/time.js';
 import type { ControlEvents } from '../context.js';
 import type { Mutation, Store } from '../store/types.js';
 import { canSee, commitAndAnnounce, isAdmin, type Actor } from './actor.js';
+import { taskPresenter, type AgingConfig } from './task-view.js';
 
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_MAX_RETRIES = 3;
@@ -38,10 +39,17 @@ export interface TaskService {
    * extra drafts) and emits 'task'. Used by the scheduler and the agent gateway.
    */
   transition(taskId: string, patch: Partial<Task>, auditDrafts?: AuditEventDraft[]): Promise<Task>;
+  /**
+   * The task as the API shows it now (control/services/task-view.ts): a queued task's
+   * `priority_aged` computed from queued_at and the clock. create/list/get already return this;
+   * streams and routes that return a transition's result call it themselves.
+   */
+  present(t: Task): Task;
 }
 
-export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock }): TaskService {
+export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock; aging?: AgingConfig }): TaskService {
   const { store, events, clock } = deps;
+  const present = taskPresenter(() => clock.now(), deps.aging);
 
   const build = (actor: Actor, req: CreateTaskRequest, now: string): Task => {
     if (actor.kind !== 'key') throw validationError('agents cannot create tasks');
@@ -128,8 +136,8 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
   };
 
   return {
-    create: async (actor, req) => (await createMany(actor, [req]))[0]!,
-    createMany,
+    create: async (actor, req) => present((await createMany(actor, [req]))[0]!),
+    createMany: async (actor, reqs) => (await createMany(actor, reqs)).map(present),
     list(actor, q) {
       const user = isAdmin(actor) ? q.user_id : actor.kind === 'key' ? actor.user_id : '\0';
       const out: Task[] = [];
@@ -137,17 +145,18 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
       for (const t of store.values('tasks')) {
         if (user !== undefined && t.user_id !== user) continue;
         if (q.status !== undefined && t.status !== q.status) continue;
-        if (total >= q.offset && out.length < q.limit) out.push(t);
+        if (total >= q.offset && out.length < q.limit) out.push(present(t));
         total++;
       }
       return { tasks: out, total, limit: q.limit, offset: q.offset };
     },
-    get: visible,
+    get: (actor, id) => present(visible(actor, id)),
     async cancel(actor, id) {
       const t = visible(actor, id);
       if (isFinalStatus(t.status)) throw conflict(`Task already ${t.status}`);
       return transition(id, { status: 'cancelled', ended_at: iso(clock.now()), failure_kind: 'cancelled' }, []);
     },
     transition,
+    present,
   };
 }

@@ -49,7 +49,7 @@ export function createClientWs(ctx: ControlContext, auth: Authenticator, metrics
     };
     const onTask = (task: Task) => {
       if (actor.kind !== 'key' || (actor.role !== 'admin' && task.user_id !== actor.user_id)) return;
-      const { output: _o, ...t } = task;
+      const { output: _o, ...t } = ctx.tasks.present(task);
       send({ type: isFinalStatus(task.status) ? 'task_complete' : 'task_update', task: t });
     };
     ctx.events.on('task', onTask);

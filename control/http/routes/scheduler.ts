@@ -37,7 +37,7 @@ class StreamHub {
     if (this.started) return;
     this.started = true;
     this.ctx.events.on('task', (t: Task) => {
-      this.publish('task', t, t.id);
+      this.publish('task', this.ctx.tasks.present(t), t.id);
       this.statusSoon();
     });
     this.ctx.events.on('worker', (w: Worker) => {
@@ -238,9 +238,9 @@ export function schedulerRoutes({ ctx }: ApiDeps): Handlers {
         const aged = agedPriority(toSchedTask({ ...t, priority }, 0), ctx.clock.now(), planConfig());
         patch.priority_aged = Math.round(aged.effective * 10) / 10;
       }
-      return ctx.tasks.transition(id, patch, [
+      return ctx.tasks.present(await ctx.tasks.transition(id, patch, [
         { event_type: 'job_priority_changed', user_id: userOf(req), resource: `task:${id}`, action: 'priority', success: true, metadata: { from: t.priority, to: priority, status: t.status } },
-      ]);
+      ]));
     },
 
     streamJob: (req, reply) => {
@@ -264,11 +264,11 @@ export function schedulerRoutes({ ctx }: ApiDeps): Handlers {
       };
       // The current state first (or what was missed since Last-Event-ID), then changes; ends after the final state.
       if (missed && missed.length) for (const e of missed) deliver(e);
-      else if (!missed) deliver({ id: hub.ring.lastId, event: 'task', data: JSON.stringify(t) });
+      else if (!missed) deliver({ id: hub.ring.lastId, event: 'task', data: JSON.stringify(ctx.tasks.present(t)) });
       if (!ended) {
         const cur = ctx.store.get('tasks', id);
         if (cur && isFinalStatus(cur.status) && !(missed && missed.length && cur.updated_at === (JSON.parse(missed[missed.length - 1]!.data) as Task).updated_at)) {
-          deliver({ id: hub.ring.lastId, event: 'task', data: JSON.stringify(cur) });
+          deliver({ id: hub.ring.lastId, event: 'task', data: JSON.stringify(ctx.tasks.present(cur)) });
         }
       }
       if (!ended) sse.onClose(hub.subscribe((e) => e.task_id === id && e.event === 'task' && deliver(e)));
