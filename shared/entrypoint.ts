@@ -15,6 +15,8 @@ export function splitWords(text: string, what = 'entrypoint'): string[] {
         `use an explicit shell such as: /bin/bash -c "…"`,
     );
   }
+  const open = unclosedQuote(text);
+  if (open) throw new TaskFailure('entrypoint', `${what} ${JSON.stringify(text)} has an unclosed ${open} quote`);
   const words: string[] = [];
   // Substitutions come back as marker objects so that `$HOME` is refused rather than silently emptied.
   const entries = parse(text, (name: string) => ({ op: `$${name}` }) as unknown as string);
@@ -58,4 +60,18 @@ function hasCommandSubstitution(text: string): boolean {
     else if (c === '`' && !single) return true;
   }
   return false;
+}
+
+/** shell-quote silently closes an unterminated quote at the end; a shell would refuse it, and so do we. */
+function unclosedQuote(text: string): 'single' | 'double' | undefined {
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+    } else if (c === '\\') i++;
+    else if (c === quote) quote = undefined;
+    else if (!quote && (c === "'" || c === '"')) quote = c;
+  }
+  return quote === "'" ? 'single' : quote === '"' ? 'double' : undefined;
 }

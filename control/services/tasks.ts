@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEventDraft, CreateTaskRequest, Task, TaskList, TaskStatus } from '../../shared/api-types.js';
 import { isFinalStatus } from '../../shared/api-types.js';
-import { conflict, notFound, validationError } from '../../shared/errors.js';
+import { conflict, notFound, TaskFailure, validationError } from '../../shared/errors.js';
+import { entrypointArgv, splitWords } from '../../shared/entrypoint.js';
 import { iso, type Clock } from '../../shared/time.js';
 import type { ControlEvents } from '../context.js';
 import type { Mutation, Store } from '../store/types.js';
@@ -47,6 +48,20 @@ export interface TaskService {
   present(t: Task): Task;
 }
 
+/**
+ * Refuses at submission what the agent would refuse at run time: shell syntax in `entrypoint` or
+ * `args`, which are split into argv and never run by a shell (shared/entrypoint.ts).
+ */
+function checkCommandLine(req: CreateTaskRequest): void {
+  try {
+    if (req.entrypoint !== undefined && req.entrypoint.trim() !== '') entrypointArgv(req.entrypoint, req.args);
+    else if (req.args !== undefined) splitWords(req.args, 'args');
+  } catch (err) {
+    if (err instanceof TaskFailure) throw validationError(err.message);
+    throw err;
+  }
+}
+
 export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock; aging?: AgingConfig }): TaskService {
   const { store, events, clock } = deps;
   const present = taskPresenter(() => clock.now(), deps.aging);
@@ -61,6 +76,7 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
     if (req.experiment_id !== undefined && !store.get('experiments', req.experiment_id)) {
       throw validationError('experiment_id: no such experiment');
     }
+    checkCommandLine(req);
     // Only the request's own fields are copied; the schema already refused unknown ones.
     return {
       ...req,

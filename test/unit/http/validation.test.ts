@@ -34,6 +34,10 @@ describe('request validation: every bad input is a 4xx, never a 5xx', () => {
     ['unknown field', { job_name: 'a', color: 'red' }, 422, /color/],
     ['unknown reservation', { job_name: 'a', reservation_id: 'nope' }, 422, /reservation_id/],
     ['unknown experiment', { job_name: 'a', experiment_id: 'nope' }, 422, /experiment_id/],
+    ['entrypoint with a shell variable', { job_name: 'a', entrypoint: 'echo $HOME' }, 422, /entrypoint .*shell syntax.*\/bin\/bash -c/],
+    ['args with a shell operator', { job_name: 'a', entrypoint: 'train.py', args: '--lr 1 ; rm -rf /' }, 422, /args .*shell syntax/],
+    ['args with backticks and no entrypoint', { job_name: 'a', args: '`id`' }, 422, /args/],
+    ['entrypoint with an unclosed quote', { job_name: 'a', entrypoint: 'python "train.py' }, 422, /entrypoint/],
     ['body is an array', [1, 2], 422, /body/],
     ['body is a string', '"x"', 422, /body/],
     ['body is null', 'null', 422, /body/],
@@ -46,6 +50,11 @@ describe('request validation: every bad input is a 4xx, never a 5xx', () => {
       assert.match(r.json().error, field);
     });
   }
+
+  test('a shell entrypoint with the command quoted is accepted', async () => {
+    const r = await post({ job_name: 'a', entrypoint: '/bin/bash -c "python train.py --epochs 10 | tee log"' });
+    assert.equal(r.statusCode, 201, r.body);
+  });
 
   test('malformed JSON is 400', async () => {
     for (const body of ['{', '{"job_name": }', 'nul', '\u0000']) {

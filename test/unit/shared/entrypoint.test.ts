@@ -40,3 +40,10 @@ for (const bad of ['echo hi && rm -rf /', 'a | b', 'a > out', 'ls *.py', 'echo $
 test('shell syntax in args is refused too', () => {
   assert.throws(() => entrypointArgv('train.py', '--out $(pwd)'), /args/);
 });
+
+test('an unclosed quote is refused instead of silently closed', () => {
+  for (const bad of ['python "train.py', "run.sh 'a b", 'x "a\\"']) {
+    assert.throws(() => entrypointArgv(bad), (e: unknown) => e instanceof TaskFailure && /unclosed (single|double) quote/.test(e.message), bad);
+  }
+  assert.deepEqual(entrypointArgv(`echo "it's" 'say "hi"' a\\"b`), ['echo', "it's", 'say "hi"', 'a"b']);
+});
