@@ -51,6 +51,8 @@ export function extrasDeps(send: ExtrasDeps['send'], logger: Logger, opts: { clo
   };
 }
 
+const TASK_ENDED = new Error('task ended');
+
 export class TaskExtras {
   private readonly sidecars: Sidecars;
   private readonly abort = new AbortController();
@@ -114,7 +116,8 @@ export class TaskExtras {
 
   /** The task is over: stop the sidecars and say so. */
   async end(): Promise<void> {
-    this.abort.abort();
+    // An explicit reason: the default builds a DOMException with a stack (~0.2 ms a task).
+    this.abort.abort(TASK_ENDED);
     if (this.timer) clearInterval(this.timer);
     await this.sidecars.stop().catch((err: unknown) => this.d.logger.warn({ err, task: this.a.task_id }, 'sidecar stop failed'));
     // Also before a port was chosen (cancelled while preparing): control waits for this to say stopped.

@@ -4,13 +4,14 @@
  * is rewritten with a single write system call, so a kill -9 leaves either the old or the new one.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, renameSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FailureKind } from '../../shared/api-types.js';
 import type { AgentTaskState, TaskAssignment, TaskStatusMessage } from '../../shared/protocol.js';
 import { EXIT_FILE, KILLED_FILE } from '../runtime/process.js';
 import type { RuntimeHandle } from '../runtime/types.js';
+import { FileRemover } from './file-remover.js';
 import type { Allocation } from './slots.js';
 
 export interface TaskRecord {
@@ -40,6 +41,9 @@ export class AgentState {
   private readonly made = new Set<string>();
   /** Open record files of live tasks (closed when the task's files are removed). */
   private readonly open = new Map<string, { fd: number; size: number }>();
+  /** Task dirs being removed (in the background, see remove). */
+  private readonly removing = new Map<string, Promise<void>>();
+  private readonly remover = new FileRemover();
 
   constructor(readonly dataDir: string) {
     this.tasksDir = join(dataDir, 'tasks');
@@ -81,6 +85,8 @@ export class AgentState {
    * and about ten times that in libuv pool hand-offs.
    */
   async save(rec: TaskRecord): Promise<void> {
+    const removing = this.removing.get(rec.assignment.task_id);
+    if (removing) await removing;
     const p = this.paths(rec.assignment.task_id);
     let h = this.open.get(p.record);
     if (!h) {
@@ -144,28 +150,16 @@ export class AgentState {
     const p = this.paths(taskId);
     this.made.delete(p.dir);
     this.closeRecord(p.record);
-    try {
-      for (const f of [p.record, p.log, join(p.run, EXIT_FILE), join(p.run, KILLED_FILE)]) unlinkIfThere(f);
-      for (const d of [p.run, p.workspace, p.dir]) rmdirIfThere(d);
-    } catch {
-      await rm(p.dir, { recursive: true, force: true });
-    }
-  }
-}
-
-function unlinkIfThere(f: string): void {
-  try {
-    unlinkSync(f);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-function rmdirIfThere(d: string): void {
-  try {
-    rmdirSync(d);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // On the remover's thread (each unlink/rmdir waits for ext4's journal); a save of the same
+    // task meanwhile (a new epoch) waits for it, so the removal never takes the new record.
+    const done = this.remover
+      .remove(p.dir, [p.record, p.log, join(p.run, EXIT_FILE), join(p.run, KILLED_FILE)], [p.run, p.workspace, p.dir])
+      .finally(() => {
+        if (this.removing.get(taskId) === settled) this.removing.delete(taskId);
+      });
+    const settled = done.catch(() => undefined);
+    this.removing.set(taskId, settled);
+    await done;
   }
 }
 
