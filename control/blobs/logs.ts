@@ -3,8 +3,8 @@
  * byte offset; bytes already stored are dropped, so a resend after a reconnect is harmless.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { appendFile, open, readFile, stat } from 'node:fs/promises';
+import { mkdirSync, statSync } from 'node:fs';
+import { appendFile, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -40,7 +40,9 @@ export function createLogStore(dataDir: string): LogStore {
   const sizeOf = async (id: string): Promise<number> => {
     const known = sizes.get(id);
     if (known !== undefined) return known;
-    const s = await stat(file(id)).then((st) => st.size, () => 0);
+    // In-thread: a stat is microseconds of page-cache work, and a missing log (most short tasks)
+    // throws no error here; through the pool each final status paid a hand-off and an ENOENT.
+    const s = statSync(file(id), { throwIfNoEntry: false })?.size ?? 0;
     sizes.set(id, s);
     return s;
   };
@@ -80,6 +82,7 @@ export function createLogStore(dataDir: string): LogStore {
     read: async (taskId) => (await readFile(file(taskId)).catch(() => Buffer.alloc(0))).toString('utf8'),
     async tail(taskId, bytes) {
       const size = await sizeOf(taskId);
+      if (size === 0) return '';
       let buf = await readFrom(taskId, Math.max(0, size - bytes));
       // Skip UTF-8 continuation bytes so the tail starts on a character.
       let i = 0;
