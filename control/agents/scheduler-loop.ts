@@ -56,6 +56,12 @@ export interface LoopOptions {
 }
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
+/**
+ * A follow-up pass waits at least this long: under a stream of finishing tasks each pass would
+ * otherwise start one task and re-order the whole queue for it. A first pass (nothing running)
+ * is never delayed, so an idle cluster's dispatch latency does not change.
+ */
+const FOLLOW_UP_MIN_MS = 3;
 
 /** A queued task with its retry back-off (0 when none). */
 type WaitingTask = SchedTask & { retry_not_before: number };
@@ -265,7 +271,7 @@ export function createSchedulerLoop(
         // Back to back under load, but leave the event loop twice as long as the pass took
         // (planning takes at most about a third of it). The pass's time is its CPU part: the
         // fsyncs of its commits are not waited for.
-        if (!scheduled) schedule(Math.min(1000, 2 * stats.last_ms));
+        if (!scheduled) schedule(Math.min(1000, Math.max(FOLLOW_UP_MIN_MS, 2 * stats.last_ms)));
       }
     })();
     return running;
