@@ -6,7 +6,7 @@
  * with a no-op handler (not an ignore, which would be inherited by the child): a signal to the
  * whole group reaches the child with default handling, and the wrapper still records the status.
  */
-import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -78,11 +78,14 @@ export class ProcessRuntime implements Runtime {
   async start(spec: StartSpec): Promise<RuntimeHandle> {
     if (spec.argv.length === 0 || !spec.argv[0]) throw new TaskFailure('entrypoint', 'empty argv');
     // Synchronous: tiny metadata operations, far cheaper in-thread than through the libuv pool.
-    mkdirSync(spec.run_dir, { recursive: true });
+    const madeRun = mkdirSync(spec.run_dir, { recursive: true });
     if (dirname(spec.log_file) !== dirname(spec.run_dir)) mkdirSync(dirname(spec.log_file), { recursive: true });
-    // A new epoch of the same task must not find the previous one's exit status.
-    removeIfThere(join(spec.run_dir, EXIT_FILE));
-    removeIfThere(join(spec.run_dir, KILLED_FILE));
+    // A new epoch of the same task must not find the previous one's exit status (a run dir made
+    // just now has none).
+    if (madeRun === undefined) {
+      removeIfThere(join(spec.run_dir, EXIT_FILE));
+      removeIfThere(join(spec.run_dir, KILLED_FILE));
+    }
     const env: Record<string, string> = {
       ...this.baseEnv,
       ...spec.env,
@@ -183,6 +186,8 @@ export class ProcessRuntime implements Runtime {
 
 /** unlink, not rm: one system call where rm lstat()s twice first; a file that is not there is fine. */
 function removeIfThere(file: string): void {
+  // existsSync first: a missing file is the usual case, and a failed unlink costs an Error with a stack.
+  if (!existsSync(file)) return;
   try {
     unlinkSync(file);
   } catch (err) {
