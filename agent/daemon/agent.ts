@@ -210,6 +210,9 @@ export class AgentDaemon {
           if (i >= 0 && !this.sentFrames.has(x.outbox[i]!)) x.outbox.splice(i, 1);
         }
         await this.d.state.save(x);
+        // The entrypoint has ended: its slot and GPUs are free before control hears of it, so an
+        // assignment control sends for them is never refused while cleanup (docker rm) still runs.
+        if (AGENT_FINAL.has(x.state) && this.records.get(x.assignment.task_id) === x) this.keeper.release(x.assignment.task_id);
         if (last) this.sendFrame(last);
       },
       shipper: (x) => new LogShipper(x.assignment.task_id, x.assignment.epoch, this.d.state.paths(x.assignment.task_id).log, x.log_acked, (m) => this.conn?.send(m) ?? false),
