@@ -97,9 +97,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
 
   // ---- task changes made elsewhere (API create/cancel, scheduler) ----
   const onTask = (t: Task, prev?: TaskStatus) => {
-    // Events come once a commit is durable; the store's memory may already be further on (a start
-    // or a status in flight). The registry follows memory so a stale event never undoes a start.
-    registry.track(ctx.store.get('tasks', t.id) ?? t);
+    registry.track(t); // follows the store's memory, which may be further on than the event
     if (t.status === 'cancelled' && prev && !isFinalStatus(prev) && prev !== 'queued') {
       for (const w of nodeWorkers(t)) sendTo(w, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason: 'cancelled through the API' });
     }

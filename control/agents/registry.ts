@@ -55,8 +55,13 @@ export class WorkerRegistry {
     for (const t of ctx.store.values('tasks')) this.track(t);
   }
 
-  /** Keeps the indexes current; called for every 'task' event. */
-  track(t: Task): void {
+  /**
+   * Keeps the indexes current; called for every 'task' event. Events come once a commit is
+   * durable, the store's memory may be further on (a start or a status in flight): the indexes
+   * follow memory, so a late event never undoes a start the scheduler counted already.
+   */
+  track(event: Task): void {
+    const t = this.ctx.store.get('tasks', event.id) ?? event;
     const old = this.placed.get(t.id);
     if (old) {
       for (const w of nodeWorkers(old)) {

@@ -115,4 +115,38 @@ describe('scheduler loop (coalesced passes over the live view)', () => {
     await s.loop.runNow();
     assert.deepEqual(s.sent.map((x) => x.a.task_id), [t.id]);
   });
+
+  test('a pass while a start is still being committed counts its slot as used and sends no assign before it is durable', async () => {
+    const s = await setup();
+    open.push(s.close);
+    await s.connect('w1', 1, 1);
+    const a = await s.ctx.tasks.create(admin, { job_name: 'a', gpu: 1 });
+    const b = await s.ctx.tasks.create(admin, { job_name: 'b', gpu: 1 });
+    // From here, commits apply to memory at once (as the store does) but are durable only on release.
+    const store = s.ctx.store;
+    const commit = store.commit.bind(store);
+    const held: Array<() => void> = [];
+    store.commit = (m, d) => {
+      const p = commit(m, d);
+      return new Promise((resolve) => held.push(() => resolve(p)));
+    };
+    const passes = s.loop.stats().passes;
+    s.loop.request();
+    while (s.loop.stats().passes < passes + 1) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(store.get('tasks', a.id)?.status, 'preparing');
+    assert.equal(s.sent.length, 0, 'no assign before the start is durable');
+    s.loop.request();
+    while (s.loop.stats().passes < passes + 2) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(store.get('tasks', b.id)?.status, 'queued', 'the one slot is taken by the start in flight');
+    // A late event of the queued task (a priority change committed before the start) must not undo it.
+    s.ctx.events.emit('task', { ...store.get('tasks', a.id)!, status: 'queued' }, 'queued');
+    s.loop.request();
+    while (s.loop.stats().passes < passes + 3) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(store.get('tasks', b.id)?.status, 'queued', 'still taken after a late event');
+    store.commit = commit;
+    for (const release of held.splice(0)) release();
+    await s.loop.runNow();
+    assert.deepEqual(s.sent.map((x) => x.a.task_id), [a.id]);
+    assert.equal(store.get('tasks', b.id)?.status, 'queued');
+  });
 });
