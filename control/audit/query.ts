@@ -1,17 +1,11 @@
 /** Audit log queries over the in-memory events (sequence order, oldest first). */
 import type { AuditEvent } from '../../shared/api-types.js';
 
-export interface AuditFilter {
-  from?: string;
-  to?: string;
-  event_type?: string;
-  user_id?: string;
-  limit: number;
-  offset: number;
-}
+import type { AuditQuery } from '../store/types.js';
+
 
 /** `from`/`to` are inclusive instants; an unparsable bound matches nothing rather than everything. */
-export function queryAuditEvents(events: readonly AuditEvent[], q: AuditFilter): { events: AuditEvent[]; total: number } {
+export function queryAuditEvents(events: readonly AuditEvent[], q: AuditQuery): { events: AuditEvent[]; total: number } {
   const from = q.from === undefined ? undefined : Date.parse(q.from);
   const to = q.to === undefined ? undefined : Date.parse(q.to);
   if (Number.isNaN(from) || Number.isNaN(to)) return { events: [], total: 0 };

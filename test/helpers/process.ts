@@ -71,3 +71,13 @@ export function spawnFetchml(args: string[], opts: { env?: NodeJS.ProcessEnv; cw
   };
   return { child, output: () => out, waitForOutput, exited, kill, [Symbol.asyncDispose]: () => kill() };
 }
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

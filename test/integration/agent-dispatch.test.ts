@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from './agent-cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { processAlive } from '../helpers/process.js';
 
 describe('control + 2 agents (2 and 1 fake GPUs), process runtime', () => {
   let c: Cluster;
@@ -80,14 +81,7 @@ describe('control + 2 agents (2 and 1 fake GPUs), process runtime', () => {
     const r = await c.api('DELETE', `/v1/tasks/${t.id}`);
     assert.ok(r.status === 200 || r.status === 204, `DELETE answered ${r.status}`);
     await waitFor(
-      () => {
-        try {
-          process.kill(pid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      },
+      () => !processAlive(pid),
       { timeoutMs: 5000, what: 'the cancelled process to exit' },
     );
     assert.equal((await c.task(t.id)).status, 'cancelled');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Task } from '../../shared/api-types.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
+import { processAlive } from '../helpers/process.js';
 import { startCluster, type Cluster } from './agent-cluster.js';
 
 const FAKE_TENSORBOARD = `#!/usr/bin/env node
@@ -23,15 +24,6 @@ fs.writeFileSync(process.env.FAKE_TB_PIDFILE, String(process.pid));
 const srv = http.createServer((req, res) => res.end('fake tensorboard logdir=' + arg('--logdir'))).listen(Number(arg('--port')), arg('--host') || '127.0.0.1');
 process.on('SIGTERM', () => srv.close(() => process.exit(0)));
 `;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('plugins on tasks', () => {
   let c: Cluster;
@@ -130,7 +122,7 @@ describe('plugins on tasks', () => {
       return x.plugin_status?.tensorboard?.status === 'stopped' ? x : undefined;
     }, { what: 'the sidecar reported stopped' });
     assert.equal(stopped.plugin_status!.tensorboard!.status, 'stopped');
-    await waitFor(() => !alive(pid), { what: 'the sidecar process to be gone', timeoutMs: 5000 });
+    await waitFor(() => !processAlive(pid), { what: 'the sidecar process to be gone', timeoutMs: 5000 });
   });
 
   test('plugin health maps sidecar statuses (QUIRKS: four values onto three)', async () => {

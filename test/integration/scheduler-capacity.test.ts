@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Reservation, Task, Worker } from '../../shared/api-types.js';
 import { startCluster, type Cluster } from './agent-cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { processAlive } from '../helpers/process.js';
 
 let c: Cluster;
 let gates = 0;
@@ -132,14 +133,7 @@ describe('drain and undrain (one worker, one fake GPU)', () => {
     const audit = await c.api<{ events: Array<{ event_type: string; resource?: string; metadata?: Record<string, unknown> }> }>('GET', '/v1/audit/events?event_type=job_requeued&limit=100');
     assert.equal(audit.body.events.find((e) => e.resource === `task:${t.id}`)?.metadata?.reason, 'drain deadline passed');
     const pid = Number(/pid=(\d+)/.exec((await c.api<string>('GET', `/v1/tasks/${t.id}/logs`)).body)?.[1]);
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, { what: 'the drained task stopped', timeoutMs: 10_000 });
+    await waitFor(() => !processAlive(pid), { what: 'the drained task stopped', timeoutMs: 10_000 });
     assert.equal((await c.api('DELETE', `/v1/scheduler/workers/${workerId}?deadline_seconds=-3`)).status, 400);
     await c.api('POST', `/v1/scheduler/workers/${workerId}/undrain`);
     g.open();

@@ -9,15 +9,7 @@ import { join } from 'node:path';
 import { ADMIN_KEY, startCluster, type Cluster } from './agent-cluster.js';
 import { runFetchml } from './cli-harness.js';
 import { waitFor } from '../helpers/wait.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { processAlive } from '../helpers/process.js';
 
 describe('2-node gangs (two agents, one fake GPU each)', () => {
   let c: Cluster;
@@ -106,7 +98,7 @@ describe('2-node gangs (two agents, one fake GPU each)', () => {
     assert.match(done.error ?? '', /node 1 .*code 3/);
     const pid = Number(/pid=(\d+)/.exec(await nodeLog(t.id, 0))?.[1]);
     assert.ok(pid > 0);
-    await waitFor(() => !alive(pid), { what: 'rank 0 stopped', timeoutMs: 10_000 });
+    await waitFor(() => !processAlive(pid), { what: 'rank 0 stopped', timeoutMs: 10_000 });
     // Both workers are free again: a new gang runs.
     const again = await c.submit({ node_count: 2, gpu: 1, entrypoint: '/bin/true' });
     assert.equal((await c.waitStatus(again.id, ['completed', 'failed'])).status, 'completed');
@@ -147,7 +139,7 @@ describe('a gang node’s worker lost (worker timeout 1 s)', () => {
     const requeued = await c.waitStatus(t.id, ['queued', 'failed'], 10_000);
     if (doomedIsRank1) {
       // Rank 0 (still connected) was told to stop: the gang is not left half-running.
-      await waitFor(() => !alive(rank0Pid), { what: 'rank 0 stopped', timeoutMs: 10_000 });
+      await waitFor(() => !processAlive(rank0Pid), { what: 'rank 0 stopped', timeoutMs: 10_000 });
     }
     assert.equal(requeued.status, 'queued');
     assert.equal(requeued.retry_count, 1);
@@ -162,7 +154,7 @@ describe('a gang node’s worker lost (worker timeout 1 s)', () => {
     // Processes of a SIGKILLed agent outlive it by design: clean up the orphan.
     for (const f of [`${t.id}.log`, `${t.id}_node1.log`]) {
       const pid = Number(/pid=(\d+)/.exec(await readFile(join(c.dir, 'control', 'logs', f), 'utf8').catch(() => ''))?.[1]);
-      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+      if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
     }
   });
 });
