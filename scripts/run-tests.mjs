@@ -1,6 +1,6 @@
 // Runs every compiled test file with node's built-in runner. Node 20's `--test` does not expand
 // globs, so the files are listed here. `FETCHML_TEST_FILTER=substring` narrows the set.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -14,7 +14,9 @@ function find(dir) {
   return out;
 }
 const filter = process.env.FETCHML_TEST_FILTER;
-const files = find('dist/test').filter((f) => !filter || f.includes(filter)).sort();
+// Only compiled tests whose source still exists: a deleted test's .js lingers in dist/ otherwise.
+const hasSource = (f) => existsSync(f.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
+const files = find('dist/test').filter((f) => hasSource(f) && (!filter || f.includes(filter))).sort();
 if (files.length === 0) {
   console.error('no test files found under dist/test');
   process.exit(1);
