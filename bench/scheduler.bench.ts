@@ -9,6 +9,8 @@ import type { SchedTask, SchedWorker } from '../control/scheduler/types.js';
 const TASKS = Number(process.env.SCHED_BENCH_TASKS ?? 100_000);
 const WORKERS = Number(process.env.SCHED_BENCH_WORKERS ?? 1_000);
 const RUNS = 9;
+/** Passes before measuring: V8 is still optimising the planner for the first ~8 (node --trace-opt). */
+const WARMUP = 10;
 
 // Deterministic PRNG so every run measures the same cluster.
 let seed = 42;
@@ -68,15 +70,21 @@ const q = queue(now);
 const times: number[] = [];
 const cpuTimes: number[] = []; // on-CPU time of the pass: less sensitive to other load on a shared machine
 let last: ReturnType<typeof plan> | undefined;
-for (let r = 0; r < RUNS + 2; r++) {
-  (globalThis as { gc?: () => void }).gc?.();
+for (let r = 0; r < RUNS + WARMUP; r++) {
+  // A major GC before each pass so that garbage of earlier passes is not collected inside this
+  // one. Not plain gc(): that one is memory-reducing and throws away the optimised code, so every
+  // pass ran half-interpreted and re-optimised ~25 functions on helper threads (CPU time ≫ wall).
+  (globalThis as { gc?: (o?: { type: 'major' }) => void }).gc?.({ type: 'major' });
+  // Sweeping continues on helper threads; let it finish so the timed window (and its CPU time,
+  // which counts every thread) measures the pass, not the bench's own collection.
+  await new Promise((resolve) => setTimeout(resolve, 100));
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   last = plan({ now: now + r, queue: q, workers: w });
   const ms = performance.now() - t0;
   const c = process.cpuUsage(c0);
-  if (r >= 2) {
-    times.push(ms); // two warm-up passes
+  if (r >= WARMUP) {
+    times.push(ms);
     cpuTimes.push((c.user + c.system) / 1000);
   }
 }

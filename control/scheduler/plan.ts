@@ -204,7 +204,10 @@ export function plan(input: PlanInput): PlanResult {
   function dominated(r: Req): boolean {
     const frontier = failures.get(groupKey(r));
     if (!frontier) return false;
-    for (const f of frontier) if (r.gpu >= f.gpu && r.cpu >= f.cpu && r.mem >= f.mem) return true;
+    for (let i = 0; i < frontier.length; i++) {
+      const f = frontier[i]!;
+      if (r.gpu >= f.gpu && r.cpu >= f.cpu && r.mem >= f.mem) return true;
+    }
     return false;
   }
   function recordFailure(r: Req) {

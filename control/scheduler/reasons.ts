@@ -29,17 +29,21 @@ export interface FitCounts {
 }
 
 export function countFits(pool: Pool, r: Req): FitCounts {
-  const c: FitCounts = { now: 0, withHead: 0, withAll: 0, total: 0 };
-  for (const n of pool.nodes) {
+  let now = 0, withHead = 0, withAll = 0, total = 0;
+  // Only the workers with a matching GPU (all of them for a CPU-only request) can fit in total;
+  // an indexed loop, as this runs for up to config.detailedReasons shapes a pass.
+  const nodes = pool.nodesFor(r);
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
     if (!fitsTotal(n, r)) continue;
-    c.total++;
+    total++;
     if (!fitsWithHolds(n, r, true, true)) continue;
-    c.withAll++;
+    withAll++;
     if (!fitsWithHolds(n, r, true, false)) continue;
-    c.withHead++;
-    if (fitsWithHolds(n, r, false, false)) c.now++;
+    withHead++;
+    if (fitsWithHolds(n, r, false, false)) now++;
   }
-  return c;
+  return { now, withHead, withAll, total };
 }
 
 /** Reasons a request can never run on the current active workers; undefined when it could. */
