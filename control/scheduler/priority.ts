@@ -49,13 +49,18 @@ export function queueOrder(queue: readonly SchedTask[], effective: Float64Array)
   const n = queue.length;
   // FIFO order: the input order when the queue is already in created_seq order (the adapter's
   // output), else a sort on (created_seq, position).
-  let fifo: Uint32Array | undefined;
   for (let i = 1; i < n; i++) {
-    if (!(finiteOr(queue[i - 1]?.created_seq, 0) <= finiteOr(queue[i]?.created_seq, 0))) {
-      fifo = fifoOrder(queue);
-      break;
-    }
+    if (!(finiteOr(queue[i - 1]?.created_seq, 0) <= finiteOr(queue[i]?.created_seq, 0))) return orderByPriority(n, fifoOrder(queue), effective);
   }
+  return orderByPriority(n, undefined, effective);
+}
+
+/** FIFO key of a queue entry, as queueOrder compares them (plan.ts checks the input order itself). */
+export const fifoSeq = (t: SchedTask | undefined): number => finiteOr(t?.created_seq, 0);
+
+/** queueOrder's radix sort, given the FIFO order (undefined: the input order is FIFO). */
+export function orderByPriority(n: number, fifoIn: Uint32Array | undefined, effective: Float64Array): Uint32Array {
+  let fifo = fifoIn;
   if (!fifo) {
     fifo = new Uint32Array(n);
     for (let i = 0; i < n; i++) fifo[i] = i;
@@ -80,34 +85,49 @@ export function queueOrder(queue: readonly SchedTask[], effective: Float64Array)
   return src;
 }
 
-function fifoOrder(queue: readonly SchedTask[]): Uint32Array {
+export function fifoOrder(queue: readonly SchedTask[]): Uint32Array {
   const idx = Array.from(queue.keys());
   idx.sort((a, b) => finiteOr(queue[a]?.created_seq, 0) - finiteOr(queue[b]?.created_seq, 0) || a - b);
   return Uint32Array.from(idx);
 }
 
 /** Breakdowns for a whole queue into typed arrays (no per-task objects on the hot path). */
-export function agePriorities(queue: readonly SchedTask[], now: number, cfg: PlanConfig): { base: Float64Array; bonus: Float64Array; eff: Float64Array } {
+export function agePriorities(queue: readonly SchedTask[], now: number, cfg: PlanConfig): AgedArrays {
   const n = queue.length;
-  const base = new Float64Array(n);
-  const bonus = new Float64Array(n);
-  const eff = new Float64Array(n);
-  const nowMs = Number.isFinite(now) ? now : 0;
-  const cap = Math.min(cfg.agingCap, PRIORITY_LIMIT / 2);
-  const perMs = cfg.agingRatePerMinute / MINUTE;
+  const out: AgedArrays = { base: new Float64Array(n), bonus: new Float64Array(n), eff: new Float64Array(n) };
+  const aging = agingOf(now, cfg);
+  for (let i = 0; i < n; i++) ageInto(queue[i], i, out, aging);
+  return out;
+}
+
+export interface AgedArrays {
+  base: Float64Array;
+  bonus: Float64Array;
+  eff: Float64Array;
+}
+
+export interface Aging {
+  nowMs: number;
+  cap: number;
+  perMs: number;
+}
+
+export function agingOf(now: number, cfg: PlanConfig): Aging {
+  return { nowMs: Number.isFinite(now) ? now : 0, cap: Math.min(cfg.agingCap, PRIORITY_LIMIT / 2), perMs: cfg.agingRatePerMinute / MINUTE };
+}
+
+/** One task's breakdown into slot i of the arrays (plan.ts calls it from its own pass over the queue). */
+export function ageInto(t: SchedTask | undefined | null, i: number, out: AgedArrays, aging: Aging): void {
   const lim = PRIORITY_LIMIT / 2;
-  for (let i = 0; i < n; i++) {
-    const t = queue[i];
-    let p = t === undefined || t === null ? DEFAULT_PRIORITY : t.priority;
-    if (typeof p !== 'number' || !(p === p) || p === Infinity || p === -Infinity) p = DEFAULT_PRIORITY;
-    const b = Math.round((p > lim ? lim : p < -lim ? -lim : p) * SCALE) / SCALE;
-    const qa = t === undefined || t === null ? nowMs : t.queued_at;
-    // NaN/garbage queued_at and clocks that stepped back both mean age 0.
-    const age = typeof qa === 'number' ? nowMs - qa : 0;
-    const a = age > 0 ? Math.round(Math.min(cap, age * perMs) * SCALE) / SCALE : 0;
-    base[i] = b;
-    bonus[i] = a;
-    eff[i] = Math.round((b + a) * SCALE) / SCALE;
-  }
-  return { base, bonus, eff };
+  const nowMs = aging.nowMs;
+  let p = t === undefined || t === null ? DEFAULT_PRIORITY : t.priority;
+  if (typeof p !== 'number' || !(p === p) || p === Infinity || p === -Infinity) p = DEFAULT_PRIORITY;
+  const b = Math.round((p > lim ? lim : p < -lim ? -lim : p) * SCALE) / SCALE;
+  const qa = t === undefined || t === null ? nowMs : t.queued_at;
+  // NaN/garbage queued_at and clocks that stepped back both mean age 0.
+  const age = typeof qa === 'number' ? nowMs - qa : 0;
+  const a = age > 0 ? Math.round(Math.min(aging.cap, age * aging.perMs) * SCALE) / SCALE : 0;
+  out.base[i] = b;
+  out.bonus[i] = a;
+  out.eff[i] = Math.round((b + a) * SCALE) / SCALE;
 }
