@@ -1,4 +1,5 @@
 /** `fetchml agent`: probe the host, open the channel to control, run what it assigns. */
+import { join } from 'node:path';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/time.js';
 import { loadAgentConfig, type AgentOptions } from './config.js';
@@ -24,6 +25,7 @@ export async function runAgent(opts: AgentOptions & { logger?: Logger }): Promis
   const gpus: GpuReading = { status: first.status, gpus: first.gpus, ...(first.message ? { message: first.message } : {}) };
   const slots = defaultSlots(first.gpus.filter((g) => g.healthy).length, cfg.batchSlots, cfg.serviceSlots);
   const runtime = createRuntime(cfg.runtime, {
+    process: { launcherDir: join(cfg.dataDir, 'launcher') },
     container: { globalFlags: cfg.containerGlobalFlags, runFlags: cfg.containerRunFlags, defaultImage: cfg.defaultImage },
   });
   const daemon = new AgentDaemon({

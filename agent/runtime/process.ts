@@ -5,6 +5,9 @@
  * child ("$@"), and writes the child's exit status to <run_dir>/exit. It traps TERM/INT/HUP/QUIT
  * with a no-op handler (not an ignore, which would be inherited by the child): a signal to the
  * whole group reaches the child with default handling, and the wrapper still records the status.
+ * With `launcherDir` a resident launcher (launcher.ts) starts argv directly instead and writes the
+ * exit file itself; the wrapper remains the fallback (launcher unreachable, program not startable:
+ * the wrapper's shell then gives the usual 127/126).
  */
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -13,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { TaskFailure } from '../../shared/errors.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
 import { catchesSignal, groupExists, hasExecedChild, isLive, signalGroup } from './proc-fs.js';
+import { LaunchError, LauncherClient } from './launcher.js';
 import { Spawner } from './spawner.js';
 import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
 
@@ -40,6 +44,8 @@ export interface ProcessRuntimeOptions {
   pollMs?: number;
   clock?: Clock;
   spawner?: Spawner;
+  /** Where the resident launcher keeps its socket and pid file (the agent's data dir); none: the wrapper only. */
+  launcherDir?: string;
 }
 
 /** The agent's environment minus anything of FetchML's own (the agent token must not reach tasks). */
@@ -62,6 +68,7 @@ export class ProcessRuntime implements Runtime {
   readonly kind = 'process' as const;
   private readonly children = new Map<number, { hold: () => () => void; exited: Promise<void>; observed: Promise<boolean> }>();
   private readonly spawner: Spawner;
+  private readonly launcher: LauncherClient | undefined;
   /** How wrappers started here ended, for the rare case that one died before writing its exit file. */
   private readonly endings = new Map<number, NodeJS.Signals | null>();
   private readonly baseEnv: Record<string, string>;
@@ -73,6 +80,8 @@ export class ProcessRuntime implements Runtime {
     this.pollMs = opts.pollMs ?? 100;
     this.clock = opts.clock ?? systemClock;
     this.spawner = opts.spawner ?? new Spawner();
+    const launcher = opts.launcherDir === undefined ? undefined : new LauncherClient(opts.launcherDir);
+    this.launcher = launcher?.usable ? launcher : undefined;
   }
 
   async start(spec: StartSpec): Promise<RuntimeHandle> {
@@ -92,8 +101,19 @@ export class ProcessRuntime implements Runtime {
       // Indices only, and an empty string when no GPU is granted: a task never sees all GPUs.
       CUDA_VISIBLE_DEVICES: spec.gpus.indices.join(','),
     };
-    let started: Awaited<ReturnType<Spawner['spawn']>>;
-    try {
+    let started: Awaited<ReturnType<Spawner['spawn']>> | undefined;
+    const exitFile = join(spec.run_dir, EXIT_FILE);
+    if (this.launcher) {
+      try {
+        started = await this.launcher.spawn({ file: spec.argv[0], args: spec.argv.slice(1), cwd: spec.workspace, env, log: spec.log_file, exit_file: exitFile });
+      } catch (err) {
+        if (err instanceof LaunchError && !existsSync(spec.workspace)) {
+          throw new TaskFailure('infrastructure', `could not start the task process in ${spec.workspace}: ${err.message}`);
+        }
+        // Otherwise the wrapper below: its shell reports a missing program as 127, like a terminal.
+      }
+    }
+    if (!started) try {
       started = await this.spawner.spawn({
         file: '/bin/sh',
         args: ['-c', WRAPPER, 'fetchml-task', join(spec.run_dir, EXIT_FILE), ...spec.argv],
@@ -105,6 +125,7 @@ export class ProcessRuntime implements Runtime {
       throw new TaskFailure('infrastructure', `could not start the task process in ${spec.workspace}: ${(err as Error).message}`);
     }
     const pid = started.pid;
+    const observed = started.exited;
     const exited = started.exited.then(
       (signal) => {
         this.endings.set(pid, signal);
@@ -112,7 +133,7 @@ export class ProcessRuntime implements Runtime {
       // The spawn thread died: wait() falls back to watching /proc.
       () => undefined,
     );
-    this.children.set(pid, { hold: started.hold, exited, observed: started.exited.then(() => true, () => false) });
+    this.children.set(pid, { hold: started.hold, exited, observed: observed.then(() => true, () => false) });
     void exited.then(() => this.children.delete(pid));
     const handle: RuntimeHandle = {
       runtime: 'process',
@@ -139,7 +160,7 @@ export class ProcessRuntime implements Runtime {
       release?.();
     }
     try {
-      return await readExit(handle);
+      return await readExitSoon(handle);
     } catch (err) {
       const signal = this.endings.get(pid);
       if (signal) return { exit_code: 128 + (osConstants.signals[signal] ?? 0), signal };
@@ -153,7 +174,7 @@ export class ProcessRuntime implements Runtime {
     // A stop right after start could hit the wrapper before its trap is set (status lost) or before
     // it started the task (which would then miss the signal): wait briefly until both are done.
     const trapDeadline = Date.now() + Math.min(graceMs, 1000);
-    const ready = async () => (await catchesSignal(pid, osConstants.signals.SIGTERM)) && (await hasExecedChild(pid));
+    const ready = async () => !isWrapper(pid) || ((await catchesSignal(pid, osConstants.signals.SIGTERM)) && (await hasExecedChild(pid)));
     while (Date.now() < trapDeadline && !(await ready()) && (await isLive(pid, handle.proc_start))) {
       await delay(5);
     }
@@ -171,7 +192,7 @@ export class ProcessRuntime implements Runtime {
     const pid = requirePid(handle);
     if (await isLive(pid, handle.proc_start)) return 'running';
     try {
-      await readExit(handle);
+      await readExitSoon(handle);
       return 'exited';
     } catch {
       return 'lost';
@@ -210,6 +231,27 @@ async function readExit(handle: RuntimeHandle): Promise<ExitResult> {
   const killed = readSmall(join(handle.run_dir, KILLED_FILE));
   if (killed !== undefined) return { exit_code: 128 + 9, signal: 'SIGKILL' };
   throw new TaskFailure('infrastructure', `task process ${handle.pid} is gone and its exit status was not recorded`);
+}
+
+/** Task processes started by the launcher are not the wrapper: they need no wait for its trap. */
+function isWrapper(pid: number): boolean {
+  return readSmall(`/proc/${pid}/cmdline`)?.includes('\0fetchml-task\0') ?? false;
+}
+
+/**
+ * The launcher writes the exit file just after it reaps the task, so a task seen gone through
+ * /proc (after a reattach) may not have it yet: look again for a moment before calling it lost.
+ * A launcher that died meanwhile leaves no file: lost, an infrastructure failure (docs/agent.md).
+ */
+async function readExitSoon(handle: RuntimeHandle): Promise<ExitResult> {
+  for (let i = 0; ; i++) {
+    try {
+      return await readExit(handle);
+    } catch (err) {
+      if (i >= 20) throw err;
+      await delay(25);
+    }
+  }
 }
 
 function requirePid(handle: RuntimeHandle): number {

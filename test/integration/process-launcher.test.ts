@@ -1,0 +1,86 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcessRuntime } from '../../agent/runtime/process.js';
+import type { RuntimeHandle, StartSpec } from '../../agent/runtime/types.js';
+import { TaskFailure } from '../../shared/errors.js';
+import { waitFor } from '../helpers/wait.js';
+import { isLive } from '../../agent/runtime/proc-fs.js';
+
+const root = await mkdtemp(join(tmpdir(), 'fetchml-launcher-'));
+const launcherDir = join(root, 'launcher');
+const handles: RuntimeHandle[] = [];
+const launcherPid = async () => Number((await readFile(join(launcherDir, 'launcher.pid'), 'utf8')).trim());
+after(async () => {
+  for (const h of handles) if (h.pid) try { process.kill(-h.pid, 'SIGKILL'); } catch { /* gone */ }
+  try { process.kill(await launcherPid(), 'SIGKILL'); } catch { /* gone */ }
+  await rm(root, { recursive: true, force: true });
+});
+
+let n = 0;
+function spec(argv: string[]): StartSpec {
+  const id = `t${++n}`;
+  return { task_id: id, epoch: 1, argv, workspace: root, env: {}, gpus: { indices: [], uuids: [] }, mounts: [], log_file: join(root, id, 'output.log'), run_dir: join(root, id, 'run') };
+}
+const rt = new ProcessRuntime({ pollMs: 20, launcherDir });
+async function start(s: StartSpec, runtime = rt) {
+  const h = await runtime.start(s);
+  handles.push(h);
+  return h;
+}
+/** The task itself (no /bin/sh wrapper) leads its process group. */
+const cmdline = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+
+describe('process runtime with the resident launcher', () => {
+  test('argv runs directly, exit code and log recorded by the launcher; missing program 127 through the fallback', async () => {
+    const s = spec(['/bin/sh', '-c', 'echo "out $1"; echo err >&2; sleep 0.2; exit 7', 'x', 'a b']);
+    const h = await start(s);
+    assert.deepEqual((await cmdline(h.pid!)).slice(0, 2), ['/bin/sh', '-c']);
+    assert.ok(await launcherPid());
+    assert.deepEqual(await rt.wait(h), { exit_code: 7 });
+    assert.equal(await readFile(join(s.run_dir, 'exit'), 'utf8'), '7\n');
+    assert.equal(await readFile(s.log_file, 'utf8'), 'out a b\nerr\n');
+    assert.equal((await rt.wait(await start(spec(['/nonexistent/prog'])))).exit_code, 127);
+    await assert.rejects(rt.start({ ...spec(['/bin/true']), workspace: join(root, 'nope') }), (e: unknown) => e instanceof TaskFailure && e.kind === 'infrastructure');
+  });
+
+  test('stop: SIGTERM to the group without waiting for a wrapper; SIGKILL after the grace period', async () => {
+    const h = await start(spec(['/bin/sleep', '30']));
+    const t0 = Date.now();
+    await rt.stop(h, 2000);
+    assert.ok(Date.now() - t0 < 900, `stop took ${Date.now() - t0} ms`);
+    assert.deepEqual(await rt.wait(h), { exit_code: 143, signal: 'SIGTERM' });
+    const stubborn = await start(spec(['/bin/sh', '-c', 'trap "" TERM; echo ready; sleep 30']));
+    await waitFor(async () => (await readFile(join(root, `t${n}`, 'output.log'), 'utf8').catch(() => '')).includes('ready'));
+    await rt.stop(stubborn, 100);
+    assert.equal((await rt.wait(stubborn)).exit_code, 137);
+  });
+
+  test('a new runtime (restarted agent) re-attaches through the launcher, which recorded the exit meanwhile', async () => {
+    const s = spec(['/bin/sh', '-c', 'sleep 0.3; exit 5']);
+    const h = await start(s);
+    const fresh = new ProcessRuntime({ pollMs: 20, launcherDir });
+    assert.equal(await fresh.reattach(h), 'running');
+    assert.deepEqual(await fresh.wait(h), { exit_code: 5 });
+    // The new runtime starts its tasks through the same launcher.
+    const pid = await launcherPid();
+    const h2 = await start(spec(['/bin/true']), fresh);
+    assert.deepEqual(await fresh.wait(h2), { exit_code: 0 });
+    assert.equal(await launcherPid(), pid);
+  });
+
+  test('the launcher killed under a running task: the task runs on, its end is reported lost (no exit code)', async () => {
+    const h = await start(spec(['/bin/sh', '-c', 'sleep 0.3; exit 3']));
+    process.kill(await launcherPid(), 'SIGKILL');
+    const fresh = new ProcessRuntime({ pollMs: 20, launcherDir });
+    assert.equal(await fresh.reattach(h), 'running');
+    await waitFor(async () => !(await isLive(h.pid!, h.proc_start)));
+    assert.equal(await fresh.reattach(h), 'lost');
+    await assert.rejects(rt.wait(h), (e: unknown) => e instanceof TaskFailure && e.kind === 'infrastructure');
+    // A new launcher is started for the next task.
+    const h2 = await start(spec(['/bin/sh', '-c', 'exit 4']));
+    assert.deepEqual(await rt.wait(h2), { exit_code: 4 });
+  });
+});
