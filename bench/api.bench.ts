@@ -4,18 +4,13 @@
  * Run: node --import tsx bench/api.bench.ts   (API_BENCH_SECONDS, API_BENCH_PRELOAD to change)
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import type { Task } from '../shared/api-types.js';
-import { silentLogger } from '../shared/logger.js';
-import { systemClock } from '../shared/time.js';
-import { openJournalStore } from '../control/store/journal-store.js';
-import type { Mutation } from '../control/store/types.js';
+import { preloadTasks } from './preload.js';
 
 const SECONDS = Number(process.env.API_BENCH_SECONDS ?? 5);
 const PRELOAD = Number(process.env.API_BENCH_PRELOAD ?? 100_000);
@@ -25,24 +20,8 @@ const ADMIN = 'bench-admin-key-0123456789abcdef0123';
 const tsFixture = fileURLToPath(new URL('../test/fixtures/run-control.ts', import.meta.url));
 const jsFixture = fileURLToPath(new URL('../test/fixtures/run-control.js', import.meta.url));
 
-async function preload(dataDir: string, n: number) {
-  const store = await openJournalStore({ dataDir, logger: silentLogger, clock: systemClock });
-  const now = new Date().toISOString();
-  for (let i = 0; i < n; i += 1000) {
-    const batch: Mutation[] = [];
-    for (let j = i; j < Math.min(n, i + 1000); j++) {
-      const t: Task = {
-        id: randomUUID(), job_name: `pre-${j}`, status: j % 3 === 0 ? 'completed' : 'queued', priority: (j % 10) + 1,
-        created_at: now, queued_at: now, updated_at: now, user_id: `user-${j % 50}`, retry_count: 0, max_retries: 3,
-        node_count: 1, slot_kind: 'batch', epoch: 0, args: '--epochs 10 --lr 0.001', metadata: { team: 'bench' },
-      };
-      batch.push({ op: 'put', coll: 'tasks', value: t });
-    }
-    await store.commit(batch);
-  }
-  await store.snapshot();
-  await store.close();
-}
+const preload = (dataDir: string, n: number) =>
+  preloadTasks(dataDir, n, (j) => ({ status: j % 3 === 0 ? 'completed' : 'queued', args: '--epochs 10 --lr 0.001', metadata: { team: 'bench' } }));
 
 function startControl(dataDir: string) {
   // Compiled (npm run bench) or TypeScript through tsx.

@@ -16,14 +16,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
-import { openJournalStore } from '../control/store/journal-store.js';
-import type { Mutation } from '../control/store/types.js';
-import type { GpuInfo, Task } from '../shared/api-types.js';
-import { silentLogger } from '../shared/logger.js';
-import { systemClock } from '../shared/time.js';
+import { preloadTasks } from './preload.js';
+import type { GpuInfo } from '../shared/api-types.js';
 import { AGENT_CONNECT_PATH, PROTOCOL_VERSION, type ControlMessage, type HelloMessage, type RunningTaskReport } from '../shared/protocol.js';
 
 const AGENTS = Number(process.env.SIM_AGENTS ?? 1000);
@@ -125,21 +121,8 @@ async function api(url: string, method: string, path: string, body?: unknown) {
   return { status: r.status, body: (await r.json()) as unknown };
 }
 
-/** Queued 1-GPU tasks written straight into the store (as api.bench.ts does). */
-async function preload(dataDir: string, n: number) {
-  const store = await openJournalStore({ dataDir, logger: silentLogger, clock: systemClock });
-  const now = new Date().toISOString();
-  for (let i = 0; i < n; i += 1000) {
-    const batch: Mutation[] = [];
-    for (let j = i; j < Math.min(n, i + 1000); j++) {
-      const t: Task = { id: randomUUID(), job_name: `pre-${j}`, status: 'queued', priority: (j % 10) + 1, gpu: 1, created_at: now, queued_at: now, updated_at: now, user_id: `user-${j % 50}`, retry_count: 0, max_retries: 3, node_count: 1, slot_kind: 'batch', epoch: 0 };
-      batch.push({ op: 'put', coll: 'tasks', value: t });
-    }
-    await store.commit(batch);
-  }
-  await store.snapshot();
-  await store.close();
-}
+/** Queued 1-GPU tasks written straight into the store. */
+const preload = (dataDir: string, n: number) => preloadTasks(dataDir, n, () => ({ gpu: 1 }));
 
 /** Creations/s through the API: 32 clients for `seconds`. */
 async function createRate(url: string, seconds: number) {
