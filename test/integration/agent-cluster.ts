@@ -1,4 +1,5 @@
 /** Shared setup for the agent integration tests: control in-process, agents as real child processes. */
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runControl } from '../../control/main.js';
 import type { Task, Worker } from '../../shared/api-types.js';
@@ -74,11 +75,41 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     },
     async close() {
       for (const a of agents) await a.kill('SIGKILL');
+      killLeftoverTasks(tmp.path);
       await control.close();
       await tmp[Symbol.asyncDispose]();
     },
   };
   return cluster;
+}
+
+/**
+ * Tasks outlive a SIGKILLed agent by design, kept by the agent's resident launcher: kill what each
+ * agent's launcher still runs (whole process groups), then the launcher, so no test leaves work behind.
+ */
+function killLeftoverTasks(clusterDir: string): void {
+  for (const entry of readdirSync(clusterDir).filter((n) => n.startsWith('agent-'))) {
+    let launcher: number;
+    try {
+      launcher = Number(readFileSync(join(clusterDir, entry, 'launcher', 'launcher.pid'), 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (!(launcher > 0)) continue;
+    let children: number[] = [];
+    try {
+      children = readFileSync(`/proc/${launcher}/task/${launcher}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      /* launcher already gone */
+    }
+    for (const pid of [...children.map((c) => -c), launcher]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
 }
 
 /** Kills a task's process group by the pid it printed (tasks outlive a killed agent by design). */
