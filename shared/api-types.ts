@@ -17,7 +17,6 @@
  */
 export const TASK_STATUSES = ['queued', 'preparing', 'running', 'collecting', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 export const ACTIVE_TASK_STATUSES: readonly TaskStatus[] = ['preparing', 'running', 'collecting'];
 export function isFinalStatus(s: TaskStatus): boolean {
   return s === 'completed' || s === 'failed' || s === 'cancelled';

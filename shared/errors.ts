@@ -59,7 +59,6 @@ export class FetchmlError extends Error {
 export const badRequest = (msg: string) => new FetchmlError('BAD_REQUEST', msg);
 export const notFound = (what: string) => new FetchmlError('NOT_FOUND', `${what} not found`);
 export const conflict = (msg: string) => new FetchmlError('CONFLICT', msg);
-export const forbidden = (msg = 'Insufficient permissions') => new FetchmlError('FORBIDDEN', msg);
 export const unauthorized = (msg = 'Invalid or missing API key') => new FetchmlError('UNAUTHORIZED', msg);
 export const validationError = (msg: string) => new FetchmlError('VALIDATION_ERROR', msg);
 
