@@ -15,16 +15,11 @@ export function registerDaemonCommands(program: Command): void {
       await (await import('../handlers/daemons.js')).controlCommand(opts);
     });
 
-  program
-    .command('agent')
+  agentHostOptions(program.command('agent'))
     .description('run the agent on a GPU host (one WebSocket to control)')
     .requiredOption('--control <url>', 'control URL, e.g. http://control:9101')
     .option('--token <token>', 'agent token shared with control (default FETCHML_AGENT_TOKEN)')
     .option('--data-dir <dir>', 'workspace, caches and state (default ./.fetchml/agent)')
-    .option('--name <name>', 'worker name (default the host name)')
-    .option('--runtime <runtime>', 'process | docker | podman', choiceArg(['process', 'docker', 'podman'] as const))
-    .option('--batch-slots <n>', 'batch (training) slots', intArg(0, 1024))
-    .option('--service-slots <n>', 'service (Jupyter) slots', intArg(0, 1024))
     .option('--allow-private-sources', 'let dataset sources on loopback/private addresses through')
     .addHelpText('after', '\nExample:\n  $ fetchml agent --control http://control:9101 --token "$FETCHML_AGENT_TOKEN" --runtime podman')
     .action(async (opts: AgentFlags) => {
@@ -40,6 +35,15 @@ export function registerDaemonCommands(program: Command): void {
     .action(async (opts: { port: number; dataDir: string }) => {
       await (await import('../handlers/daemons.js')).devCommand(opts);
     });
+}
+
+/** How an agent runs on its host: the flags `agent` and `install-agent` share. */
+export function agentHostOptions(cmd: Command): Command {
+  return cmd
+    .option('--name <name>', 'worker name (default the host name)')
+    .option('--runtime <runtime>', 'process | docker | podman', choiceArg(['process', 'docker', 'podman'] as const))
+    .option('--batch-slots <n>', 'batch (training) slots', intArg(0, 1024))
+    .option('--service-slots <n>', 'service (Jupyter) slots', intArg(0, 1024));
 }
 
 /** The agent's flags are exactly its options (a type-only import: nothing of the agent loads here). */

@@ -1,18 +1,13 @@
 /** `fetchml install-agent`: sysadmins install the agent as a systemd service on a GPU host. */
 import type { Command } from 'commander';
 import { lazy } from './common.js';
-import { choiceArg, intArg } from './parsers.js';
+import { agentHostOptions } from './daemons.js';
 
 export function registerInstallCommands(program: Command): void {
-  program
-    .command('install-agent')
+  agentHostOptions(program.command('install-agent'))
     .description('install and start the agent as a systemd service (fetchml-agent.service)')
     .requiredOption('--control <url>', 'control URL the agent connects to')
     .option('--token <token>', 'agent token (default FETCHML_AGENT_TOKEN); stored in the env file, mode 0600')
-    .option('--runtime <runtime>', 'process | docker | podman', choiceArg(['process', 'docker', 'podman'] as const))
-    .option('--batch-slots <n>', 'batch (training) slots', intArg(0, 1024))
-    .option('--service-slots <n>', 'service (Jupyter) slots', intArg(0, 1024))
-    .option('--name <name>', 'worker name (default the host name)')
     .option('--data-dir <dir>', 'agent state, workspaces and caches', '/var/lib/fetchml/agent')
     .option('--unit-dir <dir>', 'where the unit file goes', '/etc/systemd/system')
     .option('--env-dir <dir>', 'where agent.env goes', '/etc/fetchml')
