@@ -31,6 +31,8 @@ export interface AgentConfig {
   datasetRoots: string[];
   /** Image for container tasks that name none (FETCHML_DEFAULT_IMAGE). */
   defaultImage: string;
+  /** Which resident launcher starts process tasks (FETCHML_LAUNCHER): auto (python3, else node), python, node, none (a /bin/sh wrapper per task). */
+  launcher: 'auto' | 'python' | 'node' | 'none';
 }
 
 export const DEFAULT_IMAGE = 'docker.io/pytorch/pytorch:latest';
@@ -54,6 +56,8 @@ export function loadAgentConfig(o: AgentOptions, env: NodeJS.ProcessEnv = proces
   const runtime = o.runtime ?? 'process';
   if (!['process', 'docker', 'podman'].includes(runtime)) throw new Error(`--runtime must be process, docker or podman, got ${runtime}`);
   const grace = Number(env.FETCHML_STOP_GRACE_SECONDS ?? 10);
+  const launcher = env.FETCHML_LAUNCHER || 'auto';
+  if (!['auto', 'python', 'node', 'none'].includes(launcher)) throw new Error(`FETCHML_LAUNCHER must be auto, python, node or none, got ${JSON.stringify(launcher)}`);
   const words = (s: string | undefined) => (s ?? '').split(/\s+/).filter(Boolean);
   return Object.freeze({
     control: o.control,
@@ -69,5 +73,6 @@ export function loadAgentConfig(o: AgentOptions, env: NodeJS.ProcessEnv = proces
     containerRunFlags: words(env.FETCHML_CONTAINER_RUN_FLAGS),
     datasetRoots: (env.FETCHML_DATASET_ROOTS ?? '').split(':').filter(Boolean),
     defaultImage: env.FETCHML_DEFAULT_IMAGE || DEFAULT_IMAGE,
+    launcher: launcher as AgentConfig['launcher'],
   });
 }

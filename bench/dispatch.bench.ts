@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runControl } from '../control/main.js';
 import { spawn } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
+import { writeFile } from 'node:fs/promises';
 import { fetchmlCommand } from '../test/helpers/paths.js';
 import { spawnFetchml } from '../test/helpers/process.js';
 
@@ -24,7 +26,8 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 const dir = await mkdtemp(join(tmpdir(), 'fetchml-bench-dispatch-'));
 const control = await runControl({ port: 0, dataDir: join(dir, 'control'), quiet: true, env: { ...process.env, FETCHML_ADMIN_KEY: KEY, FETCHML_RATE_LIMIT_RPS: '100000', FETCHML_RATE_LIMIT_BURST: '100000', FETCHML_LOG_LEVEL: 'error' } });
 const agentArgs = ['agent', '--control', control.url, '--token', control.agentToken, '--data-dir', join(dir, 'agent'), '--batch-slots', String(SLOTS)];
-// BENCH_CPU_PROF=<dir>: profile the agent too (it then stops with SIGTERM so the profile is written).
+// BENCH_CPU_PROF=<dir>: profile the agent (it then stops with SIGTERM so the profile is written) and
+// control during the throughput run (control-throughput.cpuprofile).
 const prof = process.env.BENCH_CPU_PROF;
 const agent = prof ? spawnProfiled(agentArgs, prof) : withPid(spawnFetchml(agentArgs, { env: { FETCHML_LOG_LEVEL: 'error' } }));
 const api = async (method: string, path: string, body?: unknown) => {
@@ -60,6 +63,7 @@ try {
   // The agent's resident launcher (agent/runtime/launcher.ts) is no child of the agent: count it apart.
   const launcherPid = Number((await readFile(join(dir, 'agent', 'launcher', 'launcher.pid'), 'utf8').catch(() => '')).trim()) || undefined;
   const cpu0 = { control: process.cpuUsage(), agent: await procCpu(agent.pid), launcher: await procCpu(launcherPid) };
+  const session = prof ? await profileThisProcess() : undefined;
   const t0 = performance.now();
   const created = await api('POST', '/v1/tasks/batch', { tasks: Array.from({ length: THROUGHPUT_TASKS }, (_, i) => ({ job_name: `t${i}`, entrypoint: '/bin/true' })) });
   const ids = new Set(((created.tasks as Array<{ id: string }>) ?? []).map((t) => t.id));
@@ -73,6 +77,7 @@ try {
     await sleep(20);
   }
   const secs = (performance.now() - t0) / 1000;
+  if (session && prof) await writeFile(join(prof, 'control-throughput.cpuprofile'), JSON.stringify((await session.post('Profiler.stop')).profile));
   const cpuControl = process.cpuUsage(cpu0.control);
   const agentCpu = await procCpu(agent.pid);
   const launcherCpu = await procCpu(launcherPid);
@@ -100,6 +105,14 @@ async function procCpu(pid: number | undefined): Promise<{ self: number; childre
   const f = raw.slice(raw.lastIndexOf(')') + 2).split(' ').map(Number);
   const tick = 10; // ms per clock tick (USER_HZ = 100 on Linux)
   return { self: ((f[11] ?? 0) + (f[12] ?? 0)) * tick, children: ((f[13] ?? 0) + (f[14] ?? 0)) * tick };
+}
+
+async function profileThisProcess(): Promise<Session> {
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.start');
+  return s;
 }
 
 function withPid(s: ReturnType<typeof spawnFetchml>) {

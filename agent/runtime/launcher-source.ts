@@ -1,10 +1,12 @@
 /**
- * Source of the resident launcher (plain CommonJS, run by `node` from the agent's data dir): one
+ * Source of the Node flavour of the resident launcher (plain CommonJS, run by `node` from the
+ * agent's data dir), used where no python3 ≥ 3.8 runs launcher.py, the cheaper flavour: one
  * long-lived process per data dir that starts tasks directly (no `/bin/sh` per task), each in its own
  * session, and writes each task's exit status to its exit file when it reaps it, also while the
  * agent is down. It exits once no agent is connected and none of its tasks runs.
  * Protocol: newline-delimited JSON over a unix socket. Request {id, file, args, cwd, env, log, exit};
  * replies {id, pid, proc_start} or {id, error, code}; to every connection: {pid, exit: true, signal}.
+ * Prints "ready" once it listens.
  */
 export const LAUNCHER_SOURCE = `'use strict';
 const { createServer } = require('node:net');
@@ -64,5 +66,6 @@ const server = createServer((conn) => {
 server.on('error', () => process.exit(1));
 try { unlinkSync(sock); } catch {}
 setTimeout(idle, 10000);
-server.listen(sock, () => { writeFileSync(pidFile, process.pid + '\\n'); if (process.send) process.send('ready'); });
+process.stdout.on('error', () => {});
+server.listen(sock, () => { writeFileSync(pidFile, process.pid + '\\n'); process.stdout.write('ready\\n'); });
 `;

@@ -3,13 +3,22 @@
  * found again after an agent restart through its unix socket in the data dir. Starting tasks from a
  * small separate process costs less than forking the agent (and its spawn threads) and no `/bin/sh`
  * runs per task (docs/agent.md: agent + task CPU 6.9–7.7 → 4.1–5.0 ms a task, 1,000 × /bin/true).
+ * The python3 flavour (launcher.py) spawns through posix_spawn, cheaper again than Node's fork.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LAUNCHER_SOURCE } from './launcher-source.js';
 import type { SpawnRequest, Spawned } from './spawner.js';
+
+/** launcher.py, next to this module both in the sources and in dist/ (scripts/copy-assets.mjs). */
+const PYTHON_LAUNCHER = fileURLToPath(new URL('./launcher.py', import.meta.url));
+const START_TIMEOUT_MS = 10_000;
+
+/** Which launcher to start when none runs: python3 first (auto), or one of them only. */
+export type LauncherFlavour = 'auto' | 'python' | 'node';
 
 /** sun_path holds 108 bytes; a longer socket path means: no launcher, the wrapper is used. */
 const MAX_SOCKET_PATH = 100;
@@ -40,7 +49,10 @@ export class LauncherClient {
   /** Exit callbacks by pid, for tasks started over the current connection. */
   private readonly exits = new Map<number, { exit: (s: NodeJS.Signals | null) => void; lost: (e: Error) => void }>();
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly flavour: LauncherFlavour = 'auto',
+  ) {}
 
   get usable(): boolean {
     return join(this.dir, 'launcher.sock').length <= MAX_SOCKET_PATH;
@@ -88,16 +100,7 @@ export class LauncherClient {
       c = await tryConnect(sock);
     } catch {
       mkdirSync(this.dir, { recursive: true });
-      const script = join(this.dir, 'launcher.cjs');
-      writeFileSync(script, LAUNCHER_SOURCE);
-      const child = spawn(process.execPath, [script, sock, join(this.dir, 'launcher.pid')], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
-      await new Promise<void>((res, rej) => {
-        child.once('message', () => res());
-        child.once('exit', (code) => rej(new Error(`launcher exited (${code})`)));
-        child.once('error', rej);
-      });
-      child.disconnect();
-      child.unref();
+      await this.startLauncher(sock);
       c = await tryConnect(sock);
     }
     c.setEncoding('utf8');
@@ -115,6 +118,23 @@ export class LauncherClient {
     this.conn = c;
     this.buf = '';
     return c;
+  }
+
+  /** Starts python3 launcher.py (cheaper per task) or, where that cannot run, the Node flavour. */
+  private async startLauncher(sock: string): Promise<void> {
+    const pidFile = join(this.dir, 'launcher.pid');
+    const flavours = this.flavour === 'auto' ? (['python', 'node'] as const) : [this.flavour];
+    let last: unknown;
+    for (const f of flavours) {
+      const script = join(this.dir, f === 'python' ? 'launcher.py' : 'launcher.cjs');
+      writeFileSync(script, f === 'python' ? readFileSync(PYTHON_LAUNCHER) : LAUNCHER_SOURCE);
+      try {
+        return await startDetached(f === 'python' ? 'python3' : process.execPath, [script, sock, pidFile]);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last instanceof Error ? last : new Error('no launcher could be started');
   }
 
   private onData(d: string): void {
@@ -145,6 +165,32 @@ export class LauncherClient {
       } else p.fail(new LaunchError(m.error ?? 'launch failed', m.code));
     }
   }
+}
+
+/** Resolves once the launcher printed "ready"; rejects when it exits first, cannot start, or stays silent. */
+function startDetached(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.removeAllListeners();
+      child.stdout?.removeAllListeners().destroy();
+      if (err) {
+        child.kill('SIGKILL');
+        return reject(err);
+      }
+      child.unref();
+      resolve();
+    };
+    const timer = setTimeout(() => done(new Error(`${command} launcher did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    child.once('error', (e) => done(e));
+    child.once('exit', (code) => done(new Error(`${command} launcher exited (${code})`)));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes('ready\n')) done();
+    });
+  });
 }
 
 function tryConnect(path: string): Promise<Socket> {

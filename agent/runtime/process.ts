@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { TaskFailure } from '../../shared/errors.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
 import { catchesSignal, groupExists, hasExecedChild, isLive, signalGroup } from './proc-fs.js';
-import { LaunchError, LauncherClient } from './launcher.js';
+import { LaunchError, LauncherClient, type LauncherFlavour } from './launcher.js';
 import { Spawner } from './spawner.js';
 import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
 
@@ -46,6 +46,8 @@ export interface ProcessRuntimeOptions {
   spawner?: Spawner;
   /** Where the resident launcher keeps its socket and pid file (the agent's data dir); none: the wrapper only. */
   launcherDir?: string;
+  /** Which launcher flavour to start (launcher.ts); default auto. */
+  launcher?: LauncherFlavour;
 }
 
 /** The agent's environment minus anything of FetchML's own (the agent token must not reach tasks). */
@@ -80,7 +82,7 @@ export class ProcessRuntime implements Runtime {
     this.pollMs = opts.pollMs ?? 100;
     this.clock = opts.clock ?? systemClock;
     this.spawner = opts.spawner ?? new Spawner();
-    const launcher = opts.launcherDir === undefined ? undefined : new LauncherClient(opts.launcherDir);
+    const launcher = opts.launcherDir === undefined ? undefined : new LauncherClient(opts.launcherDir, opts.launcher);
     this.launcher = launcher?.usable ? launcher : undefined;
   }
 

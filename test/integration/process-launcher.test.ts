@@ -10,12 +10,11 @@ import { waitFor } from '../helpers/wait.js';
 import { isLive } from '../../agent/runtime/proc-fs.js';
 
 const root = await mkdtemp(join(tmpdir(), 'fetchml-launcher-'));
-const launcherDir = join(root, 'launcher');
 const handles: RuntimeHandle[] = [];
-const launcherPid = async () => Number((await readFile(join(launcherDir, 'launcher.pid'), 'utf8')).trim());
+const launcherPid = async (dir: string) => Number((await readFile(join(dir, 'launcher.pid'), 'utf8')).trim());
 after(async () => {
   for (const h of handles) if (h.pid) try { process.kill(-h.pid, 'SIGKILL'); } catch { /* gone */ }
-  try { process.kill(await launcherPid(), 'SIGKILL'); } catch { /* gone */ }
+  for (const f of ['python', 'node']) try { process.kill(await launcherPid(join(root, `launcher-${f}`)), 'SIGKILL'); } catch { /* gone */ }
   await rm(root, { recursive: true, force: true });
 });
 
@@ -24,8 +23,7 @@ function spec(argv: string[]): StartSpec {
   const id = `t${++n}`;
   return { task_id: id, epoch: 1, argv, workspace: root, env: {}, gpus: { indices: [], uuids: [] }, mounts: [], log_file: join(root, id, 'output.log'), run_dir: join(root, id, 'run') };
 }
-const rt = new ProcessRuntime({ pollMs: 20, launcherDir });
-async function start(s: StartSpec, runtime = rt) {
+async function startOn(runtime: ProcessRuntime, s: StartSpec) {
   const h = await runtime.start(s);
   handles.push(h);
   return h;
@@ -33,12 +31,46 @@ async function start(s: StartSpec, runtime = rt) {
 /** The task itself (no /bin/sh wrapper) leads its process group. */
 const cmdline = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
 
-describe('process runtime with the resident launcher', () => {
+for (const flavour of ['python', 'node'] as const) describe(`process runtime with the resident launcher (${flavour})`, () => {
+  const launcherDir = join(root, `launcher-${flavour}`);
+  const rt = new ProcessRuntime({ pollMs: 20, launcherDir, launcher: flavour });
+  const start = (s: StartSpec, runtime = rt) => startOn(runtime, s);
+  const ownPid = () => launcherPid(launcherDir);
+
+  test('the launcher that runs is the one asked for', async () => {
+    assert.deepEqual(await rt.wait(await start(spec(['/bin/true']))), { exit_code: 0 });
+    const cmd = await cmdline(await ownPid());
+    assert.ok(cmd.some((a) => a.endsWith(flavour === 'python' ? 'launcher.py' : 'launcher.cjs')), cmd.join(' '));
+  });
+
+  test('a task gets the cwd, env and PATH lookup it asked for, stdin from /dev/null, no ignored or blocked signals', async () => {
+    const s = { ...spec(['sh', '-c', 'pwd; echo "$FOO"; read x || echo no-stdin; grep -E "^Sig(Ign|Blk)" /proc/self/status']), env: { FOO: 'bar baz', PATH: '/usr/bin:/bin' } };
+    const h = await start(s);
+    assert.deepEqual(await rt.wait(h), { exit_code: 0 });
+    const lines = (await readFile(s.log_file, 'utf8')).trim().split('\n');
+    assert.equal(lines[0], root);
+    assert.equal(lines[1], 'bar baz');
+    assert.equal(lines[2], 'no-stdin');
+    // Python ignores SIGPIPE and SIGXFSZ itself; a task must start with neither ignored. glibc's
+    // posix_spawn leaves its two internal signals (32, 33) ignored, which glibc programs reset.
+    assert.match(lines[3] ?? '', /^SigBlk:\s+0+$/);
+    const ignored = BigInt(`0x${(lines[4] ?? '').split(/\s+/)[1] ?? 'x'}`) & ~0x180000000n;
+    assert.equal(ignored, 0n, lines[4]);
+  });
+
+  test('a NUL byte in argv is refused without harming the launcher', async () => {
+    const pid = await ownPid();
+    // Refused by the launcher, then by the fallback wrapper's spawn: an infrastructure failure.
+    await assert.rejects(start(spec(['/bin/echo', 'a\0b'])), (e: unknown) => e instanceof TaskFailure && e.kind === 'infrastructure');
+    assert.deepEqual(await rt.wait(await start(spec(['/bin/true']))), { exit_code: 0 });
+    assert.equal(await ownPid(), pid);
+  });
+
   test('argv runs directly, exit code and log recorded by the launcher; missing program 127 through the fallback', async () => {
     const s = spec(['/bin/sh', '-c', 'echo "out $1"; echo err >&2; sleep 0.2; exit 7', 'x', 'a b']);
     const h = await start(s);
     assert.deepEqual((await cmdline(h.pid!)).slice(0, 2), ['/bin/sh', '-c']);
-    assert.ok(await launcherPid());
+    assert.ok(await ownPid());
     assert.deepEqual(await rt.wait(h), { exit_code: 7 });
     assert.equal(await readFile(join(s.run_dir, 'exit'), 'utf8'), '7\n');
     assert.equal(await readFile(s.log_file, 'utf8'), 'out a b\nerr\n');
@@ -61,20 +93,20 @@ describe('process runtime with the resident launcher', () => {
   test('a new runtime (restarted agent) re-attaches through the launcher, which recorded the exit meanwhile', async () => {
     const s = spec(['/bin/sh', '-c', 'sleep 0.3; exit 5']);
     const h = await start(s);
-    const fresh = new ProcessRuntime({ pollMs: 20, launcherDir });
+    const fresh = new ProcessRuntime({ pollMs: 20, launcherDir, launcher: flavour });
     assert.equal(await fresh.reattach(h), 'running');
     assert.deepEqual(await fresh.wait(h), { exit_code: 5 });
     // The new runtime starts its tasks through the same launcher.
-    const pid = await launcherPid();
+    const pid = await ownPid();
     const h2 = await start(spec(['/bin/true']), fresh);
     assert.deepEqual(await fresh.wait(h2), { exit_code: 0 });
-    assert.equal(await launcherPid(), pid);
+    assert.equal(await ownPid(), pid);
   });
 
   test('the launcher killed under a running task: the task runs on, its end is reported lost (no exit code)', async () => {
     const h = await start(spec(['/bin/sh', '-c', 'sleep 0.3; exit 3']));
-    process.kill(await launcherPid(), 'SIGKILL');
-    const fresh = new ProcessRuntime({ pollMs: 20, launcherDir });
+    process.kill(await ownPid(), 'SIGKILL');
+    const fresh = new ProcessRuntime({ pollMs: 20, launcherDir, launcher: flavour });
     assert.equal(await fresh.reattach(h), 'running');
     await waitFor(async () => !(await isLive(h.pid!, h.proc_start)));
     assert.equal(await fresh.reattach(h), 'lost');
