@@ -68,6 +68,12 @@ export interface TaskStatusMessage {
   error?: string;
   failure_kind?: FailureKind;
   gpu_uuids?: string[];
+  /**
+   * When the entrypoint started (set on every state after it did). Additive to protocol 1: the
+   * agent holds passing states briefly, so a short task's final frame may be the first that says
+   * it ran; control then records its start and audits job_started from this.
+   */
+  started_at?: string;
 }
 
 export interface LogChunkMessage {

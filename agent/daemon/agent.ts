@@ -17,8 +17,8 @@ import { AgentState, isSafeTaskId, type TaskRecord } from './state.js';
 import { TaskRunner, type Preparer } from './task-runner.js';
 
 export const AGENT_VERSION = '0.1.0';
-/** A task still collecting after this long is reported as such; most go straight to their final state. */
-export const COLLECTING_REPORT_DELAY_MS = 100;
+/** A task still preparing, running or collecting after this long is reported as such (reportLater). */
+export const TRANSIENT_REPORT_DELAY_MS = 100;
 const AGENT_FINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
 
 export interface GpuReading {
@@ -57,7 +57,7 @@ export class AgentDaemon {
   private lastProbe = 0;
   private probing = false;
   private draining = false;
-  /** Status frames that went out at least once (an unsent collecting frame may be dropped). */
+  /** Status frames that went out at least once (an unsent passing state may be dropped). */
   private readonly sentFrames = new WeakSet<TaskStatusMessage>();
 
   constructor(private readonly d: AgentDaemonDeps) {
@@ -175,6 +175,17 @@ export class AgentDaemon {
     }
   }
 
+  /**
+   * A passing state (preparing, running, collecting) goes out after TRANSIENT_REPORT_DELAY_MS if
+   * it is still the newest: control set preparing itself when it assigned the task, and most short
+   * tasks are final by then. Its time is kept: `at` of the frame, `started_at` of later ones.
+   */
+  private reportLater(rec: TaskRecord, f: TaskStatusMessage): void {
+    setTimeout(() => {
+      if (rec.outbox[rec.outbox.length - 1] === f && !this.sentFrames.has(f)) this.sendFrame(f);
+    }, TRANSIENT_REPORT_DELAY_MS).unref();
+  }
+
   private sendFrame(f: TaskStatusMessage): boolean {
     const ok = this.conn?.send(f) ?? false;
     if (ok) this.sentFrames.add(f);
@@ -195,25 +206,21 @@ export class AgentDaemon {
       stopGraceMs: this.d.stopGraceMs ?? 10_000,
       report: async (x) => {
         const last = x.outbox[x.outbox.length - 1];
-        if (x.state === 'collecting' && last) {
-          // Transient: after a crash the record's 'running' and the runtime's exit file lead to the
-          // same collecting and final frames again, so no write. Reported only when collecting
-          // takes a while: control commits every state it is told, and most tasks are final at once.
-          setTimeout(() => {
-            if (x.state === 'collecting' && x.outbox.includes(last)) this.sendFrame(last);
-          }, COLLECTING_REPORT_DELAY_MS).unref();
+        if (AGENT_FINAL.has(x.state)) {
+          // Reports of passing states that have not gone out yet are superseded by the final one
+          // (it carries started_at): a short task costs control one commit, not three.
+          for (let i = x.outbox.length - 2; i >= 0; i--) if (!this.sentFrames.has(x.outbox[i]!)) x.outbox.splice(i, 1);
+          await this.d.state.save(x);
+          // The entrypoint has ended: its slot and GPUs are free before control hears of it, so an
+          // assignment control sends for them is never refused while cleanup (docker rm) still runs.
+          if (this.records.get(x.assignment.task_id) === x) this.keeper.release(x.assignment.task_id);
+          if (last) this.sendFrame(last);
           return;
         }
-        if (AGENT_FINAL.has(x.state)) {
-          // A collecting frame not sent yet is dropped (the final frame supersedes it).
-          const i = x.outbox.findIndex((f) => f.state === 'collecting');
-          if (i >= 0 && !this.sentFrames.has(x.outbox[i]!)) x.outbox.splice(i, 1);
-        }
-        await this.d.state.save(x);
-        // The entrypoint has ended: its slot and GPUs are free before control hears of it, so an
-        // assignment control sends for them is never refused while cleanup (docker rm) still runs.
-        if (AGENT_FINAL.has(x.state) && this.records.get(x.assignment.task_id) === x) this.keeper.release(x.assignment.task_id);
-        if (last) this.sendFrame(last);
+        // collecting is transient: after a crash the record's 'running' and the runtime's exit file
+        // lead to the same collecting and final frames again, so no write.
+        if (x.state !== 'collecting') await this.d.state.save(x);
+        if (last) this.reportLater(x, last);
       },
       shipper: (x) => new LogShipper(x.assignment.task_id, x.assignment.epoch, this.d.state.paths(x.assignment.task_id).log, x.log_acked, (m) => this.conn?.send(m) ?? false),
       send: this.sendReport,

@@ -84,6 +84,7 @@ export class TaskRunner {
       state,
       at: iso(this.d.clock.now()),
       ...extra,
+      ...(this.rec.handle?.started_at && state !== 'preparing' ? { started_at: this.rec.handle.started_at } : {}),
       ...(this.rec.allocation?.gpus.uuids.length ? { gpu_uuids: this.rec.allocation.gpus.uuids } : {}),
     });
     await this.d.report(this.rec);

@@ -157,7 +157,9 @@ export class ProcessRuntime implements Runtime {
     // that shuts down (they outlive it by design).
     const release = own?.hold();
     try {
-      if (!own || !(await own.observed)) while (await isLive(pid, handle.proc_start)) await delay(this.pollMs);
+      // A short task may be reaped before anyone waits: its ending is known, /proc need not be read.
+      const seen = own ? await own.observed : this.endings.has(pid);
+      if (!seen) while (await isLive(pid, handle.proc_start)) await delay(this.pollMs);
     } finally {
       release?.();
     }

@@ -12,7 +12,7 @@ import type { FailureKind, Task } from '../../shared/api-types.js';
 import { isFinalStatus } from '../../shared/api-types.js';
 import type { AgentTaskState, TaskStatusMessage } from '../../shared/protocol.js';
 import { iso } from '../../shared/time.js';
-import { requeuePatch, retryable, type CancelOrder } from './reconcile.js';
+import { requeuePatch, retryable, startedPatch, type CancelOrder } from './reconcile.js';
 
 const RANK: Record<string, number> = { queued: 0, preparing: 1, running: 2, collecting: 3, completed: 4, failed: 4, cancelled: 4 };
 const FINAL: readonly AgentTaskState[] = ['completed', 'failed', 'cancelled'];
@@ -68,20 +68,20 @@ export function decideGangStatus(task: Task, msg: TaskStatusMessage, workerId: s
     return {
       kind: 'apply',
       states: next,
-      patch: { status: 'failed', ended_at: at, error, failure_kind: kind, ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}), ...(task.started_at ? {} : { started_at: at }) },
+      patch: { status: 'failed', ended_at: at, error, failure_kind: kind, ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}), ...startedPatch(task, msg, at) },
       event: 'job_failed',
       stop,
     };
   }
   const least = Math.min(...next.map((s) => RANK[s ?? 'queued'] ?? 0));
   if (next.every((s) => s === 'completed')) {
-    return { kind: 'apply', states: next, patch: { status: 'completed', ended_at: at, exit_code: 0, ...(task.started_at ? {} : { started_at: at }) }, event: undefined, stop: [] };
+    return { kind: 'apply', states: next, patch: { status: 'completed', ended_at: at, exit_code: 0, ...startedPatch(task, msg, at) }, event: undefined, stop: [] };
   }
   if (least >= RANK.collecting! && task.status !== 'collecting') {
-    return { kind: 'apply', states: next, patch: { status: 'collecting', ...(task.started_at ? {} : { started_at: at }) }, event: undefined, stop: [] };
+    return { kind: 'apply', states: next, patch: { status: 'collecting', ...startedPatch(task, msg, at) }, event: undefined, stop: [] };
   }
   if (least >= RANK.running! && task.status === 'preparing') {
-    return { kind: 'apply', states: next, patch: { status: 'running', started_at: at }, event: undefined, stop: [] };
+    return { kind: 'apply', states: next, patch: { status: 'running', ...startedPatch(task, msg, at) }, event: undefined, stop: [] };
   }
   return { kind: 'record', states: next };
 }

@@ -77,17 +77,18 @@ export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, wor
   }
   if ((RANK[msg.state] ?? 0) <= (RANK[task.status] ?? 0)) return { kind: 'ignore', reason: 'duplicate or out of order' };
   const at = validIso(msg.at) ?? iso(now);
+  const started = startedPatch(task, msg, at);
   switch (msg.state) {
     case 'preparing':
       return { kind: 'apply', patch: { status: 'preparing' }, event: undefined };
     case 'running':
-      return { kind: 'apply', patch: { status: 'running', started_at: at }, event: 'job_started' };
+      return { kind: 'apply', patch: { status: 'running', started_at: validIso(msg.started_at) ?? at }, event: 'job_started' };
     case 'collecting':
-      return { kind: 'apply', patch: { status: 'collecting', ...(task.started_at ? {} : { started_at: at }) }, event: undefined };
+      return { kind: 'apply', patch: { status: 'collecting', ...started }, event: undefined };
     case 'completed':
-      return { kind: 'apply', patch: { status: 'completed', ended_at: at, exit_code: msg.exit_code ?? 0, ...(task.started_at ? {} : { started_at: at }) }, event: 'job_completed' };
+      return { kind: 'apply', patch: { status: 'completed', ended_at: at, exit_code: msg.exit_code ?? 0, ...started }, event: 'job_completed' };
     case 'cancelled':
-      return { kind: 'apply', patch: { status: 'cancelled', ended_at: at, failure_kind: 'cancelled', ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}) }, event: 'job_cancelled' };
+      return { kind: 'apply', patch: { status: 'cancelled', ended_at: at, failure_kind: 'cancelled', ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}), ...(msg.started_at ? started : {}) }, event: 'job_cancelled' };
     case 'failed': {
       const kind: FailureKind = msg.failure_kind ?? 'entrypoint';
       const error = msg.error ?? (msg.exit_code !== undefined ? `entrypoint exited with code ${msg.exit_code}` : 'task failed');
@@ -97,11 +98,20 @@ export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, wor
       }
       return {
         kind: 'apply',
-        patch: { status: 'failed', ended_at: at, error, failure_kind: kind, ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}) },
+        patch: { status: 'failed', ended_at: at, error, failure_kind: kind, ...(msg.exit_code !== undefined ? { exit_code: msg.exit_code } : {}), ...(msg.started_at ? started : {}) },
         event: 'job_failed',
       };
     }
   }
+}
+
+/**
+ * started_at for a state past running when control has none yet: the agent's started_at (its
+ * running report was superseded before it went out), else this frame's time (an agent that
+ * reports collecting or completed has run the entrypoint).
+ */
+export function startedPatch(task: Task, msg: TaskStatusMessage, at: string): Partial<Task> {
+  return task.started_at ? {} : { started_at: validIso(msg.started_at) ?? at };
 }
 
 /**

@@ -133,6 +133,11 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
     if (!prev) throw notFound('Task');
     const next: Task = { ...prev, ...patch, id: prev.id, updated_at: iso(clock.now()) };
     const drafts: AuditEventDraft[] = [];
+    // A task that started and ended within one report (the agent's running report was superseded)
+    // is still audited as started, before its end.
+    if (next.started_at && !prev.started_at && next.status !== 'running' && next.status !== 'queued') {
+      drafts.push({ event_type: 'job_started', user_id: next.user_id, resource: `task:${next.id}`, action: 'running', success: true, metadata: { from: prev.status, ...(next.worker_id ? { worker_id: next.worker_id } : {}) } });
+    }
     const type = next.status !== prev.status ? TRANSITION_EVENTS[next.status] : undefined;
     if (type) {
       drafts.push({

@@ -68,6 +68,21 @@ describe('decideStatus', () => {
     const last = decideStatus(task({ status: 'preparing', retry_count: 2 }), msg({ state: 'failed', failure_kind: 'infrastructure', error: 'bad archive' }), 'w', NOW);
     assert.ok(last.kind === 'apply' && last.patch.status === 'failed' && last.patch.failure_kind === 'infrastructure' && last.patch.error === 'bad archive');
   });
+  test("a final frame that supersedes the running report sets started_at from the agent's start time", () => {
+    const start = new Date(NOW - 3).toISOString();
+    const c = decideStatus(task({ status: 'preparing' }), msg({ state: 'completed', exit_code: 0, started_at: start }), 'w', NOW);
+    assert.ok(c.kind === 'apply' && c.patch.status === 'completed' && c.patch.started_at === start && c.patch.ended_at === new Date(NOW).toISOString());
+    const f = decideStatus(task({ status: 'preparing', max_retries: 0 }), msg({ state: 'failed', exit_code: 2, failure_kind: 'entrypoint', started_at: start }), 'w', NOW);
+    assert.ok(f.kind === 'apply' && f.patch.status === 'failed' && f.patch.started_at === start);
+    // A task that failed before its entrypoint started has no start time.
+    const never = decideStatus(task({ status: 'preparing', max_retries: 0 }), msg({ state: 'failed', failure_kind: 'infrastructure', error: 'checksum' }), 'w', NOW);
+    assert.ok(never.kind === 'apply' && never.patch.status === 'failed' && !('started_at' in never.patch));
+    // A start control already knows is kept; a garbage started_at falls back to the frame's time.
+    const known = decideStatus(task({ status: 'running', started_at: 'earlier' }), msg({ state: 'completed', started_at: start }), 'w', NOW);
+    assert.ok(known.kind === 'apply' && !('started_at' in known.patch));
+    const bad = decideStatus(task({ status: 'preparing' }), msg({ state: 'completed', started_at: 'nope' }), 'w', NOW);
+    assert.ok(bad.kind === 'apply' && bad.patch.started_at === new Date(NOW).toISOString());
+  });
   test('an unknown task or a malformed time never throws', () => {
     assert.equal(decideStatus(undefined, msg({}), 'w', NOW).kind, 'ignore');
     const d = decideStatus(task({ status: 'running' }), msg({ state: 'completed', at: 'garbage' }), 'w', NOW);
