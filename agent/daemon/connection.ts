@@ -6,6 +6,7 @@
 import WebSocket from 'ws';
 import type { Logger } from '../../shared/logger.js';
 import { AGENT_CONNECT_PATH, MAX_FRAME_BYTES, parseFrame, type AgentMessage, type ControlMessage, type HelloMessage, type WelcomeMessage } from '../../shared/protocol.js';
+import { writeBatcher } from '../../shared/write-batching.js';
 import { backoffDelay } from './backoff.js';
 
 export interface ConnectionTimers {
@@ -40,6 +41,8 @@ export function connectUrl(control: string): string {
 }
 
 export class AgentConnection {
+  /** Frames sent in one tick leave in one write (shared/write-batching.ts). */
+  private batch: (() => void) | undefined;
   private ws: WebSocket | undefined;
   private ready = false;
   private attempt = 0;
@@ -66,6 +69,7 @@ export class AgentConnection {
   /** Sends when welcomed; false means "not now" (callers keep what they must resend). */
   send(m: AgentMessage): boolean {
     if (!this.ready || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.batch?.();
     this.ws.send(JSON.stringify(m));
     return true;
   }
@@ -90,6 +94,7 @@ export class AgentConnection {
     if (this.stopped) return;
     const ws = new WebSocket(this.url, { headers: { authorization: `Bearer ${this.o.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000 });
     this.ws = ws;
+    ws.on('upgrade', (res) => (this.batch = writeBatcher(res.socket)));
     ws.on('open', () => ws.send(JSON.stringify(this.o.hello())));
     ws.on('unexpected-response', (_req, res) => {
       const why = res.statusCode === 401 ? 'control refused the agent token (HTTP 401): check --token / FETCHML_AGENT_TOKEN' : `control answered HTTP ${res.statusCode} to the agent connection`;

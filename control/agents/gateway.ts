@@ -31,6 +31,7 @@ import { decideGangStatus, gangStops, isGang, rankOf, type NodeStop } from './ga
 import { attachScheduler, detachScheduler } from './live.js';
 import { decideStatus, lostTaskDecision, nodeWorkers, overdueWorkers, reconcileHello, requeuePatch, type CancelOrder } from './reconcile.js';
 import { WorkerRegistry } from './registry.js';
+import { writeBatcher } from '../../shared/write-batching.js';
 import { createSchedulerLoop, type SchedulerLoop } from './scheduler-loop.js';
 
 export interface AgentGateway {
@@ -74,8 +75,12 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   let closed = false;
 
+  /** Per agent connection: frames sent in one tick leave in one write (shared/write-batching.ts). */
+  const batchers = new WeakMap<WebSocket, () => void>();
   const send = (ws: WebSocket, msg: ControlMessage) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+    if (ws.readyState !== ws.OPEN) return;
+    batchers.get(ws)?.();
+    ws.send(JSON.stringify(msg));
   };
   const sendTo = (workerId: string | undefined, msg: ControlMessage) => {
     const l = workerId ? registry.live.get(workerId) : undefined;
@@ -260,6 +265,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
 
   const onConnection = (ws: WebSocket, req: IncomingMessage) => {
     const address = req.socket.remoteAddress;
+    batchers.set(ws, writeBatcher(req.socket));
     let workerId: string | undefined;
     let chain: Promise<unknown> = Promise.resolve();
     const helloTimer = setTimeout(() => {
