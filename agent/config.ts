@@ -33,6 +33,8 @@ export interface AgentConfig {
   defaultImage: string;
   /** Which resident launcher starts process tasks (FETCHML_LAUNCHER): auto (python3, else node), python, node, none (a /bin/sh wrapper per task). */
   launcher: 'auto' | 'python' | 'node' | 'none';
+  /** The python3 that runs the python launcher (FETCHML_LAUNCHER_PYTHON; default python3 on PATH). */
+  launcherPython: string;
 }
 
 export const DEFAULT_IMAGE = 'docker.io/pytorch/pytorch:latest';
@@ -74,5 +76,6 @@ export function loadAgentConfig(o: AgentOptions, env: NodeJS.ProcessEnv = proces
     datasetRoots: (env.FETCHML_DATASET_ROOTS ?? '').split(':').filter(Boolean),
     defaultImage: env.FETCHML_DEFAULT_IMAGE || DEFAULT_IMAGE,
     launcher: launcher as AgentConfig['launcher'],
+    launcherPython: env.FETCHML_LAUNCHER_PYTHON || 'python3',
   });
 }

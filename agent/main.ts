@@ -25,7 +25,7 @@ export async function runAgent(opts: AgentOptions & { logger?: Logger }): Promis
   const gpus: GpuReading = { status: first.status, gpus: first.gpus, ...(first.message ? { message: first.message } : {}) };
   const slots = defaultSlots(first.gpus.filter((g) => g.healthy).length, cfg.batchSlots, cfg.serviceSlots);
   const runtime = createRuntime(cfg.runtime, {
-    process: cfg.launcher === 'none' ? {} : { launcherDir: join(cfg.dataDir, 'launcher'), launcher: cfg.launcher },
+    process: cfg.launcher === 'none' ? {} : { launcherDir: join(cfg.dataDir, 'launcher'), launcher: cfg.launcher, launcherPython: cfg.launcherPython },
     container: { globalFlags: cfg.containerGlobalFlags, runFlags: cfg.containerRunFlags, defaultImage: cfg.defaultImage },
   });
   const daemon = new AgentDaemon({

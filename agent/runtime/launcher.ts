@@ -52,6 +52,8 @@ export class LauncherClient {
   constructor(
     private readonly dir: string,
     private readonly flavour: LauncherFlavour = 'auto',
+    /** The interpreter for launcher.py (FETCHML_LAUNCHER_PYTHON; default python3 on PATH). */
+    private readonly python = 'python3',
   ) {}
 
   get usable(): boolean {
@@ -129,7 +131,8 @@ export class LauncherClient {
       const script = join(this.dir, f === 'python' ? 'launcher.py' : 'launcher.cjs');
       writeFileSync(script, f === 'python' ? readFileSync(PYTHON_LAUNCHER) : LAUNCHER_SOURCE);
       try {
-        return await startDetached(f === 'python' ? 'python3' : process.execPath, [script, sock, pidFile]);
+        // -I: isolated from the agent's PYTHON* variables and user site-packages.
+        return await startDetached(f === 'python' ? this.python : process.execPath, f === 'python' ? ['-I', script, sock, pidFile] : [script, sock, pidFile]);
       } catch (err) {
         last = err;
       }

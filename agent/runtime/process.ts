@@ -48,6 +48,8 @@ export interface ProcessRuntimeOptions {
   launcherDir?: string;
   /** Which launcher flavour to start (launcher.ts); default auto. */
   launcher?: LauncherFlavour;
+  /** Interpreter for the python flavour (default python3 on PATH). */
+  launcherPython?: string;
 }
 
 /** The agent's environment minus anything of FetchML's own (the agent token must not reach tasks). */
@@ -82,7 +84,7 @@ export class ProcessRuntime implements Runtime {
     this.pollMs = opts.pollMs ?? 100;
     this.clock = opts.clock ?? systemClock;
     this.spawner = opts.spawner ?? new Spawner();
-    const launcher = opts.launcherDir === undefined ? undefined : new LauncherClient(opts.launcherDir, opts.launcher);
+    const launcher = opts.launcherDir === undefined ? undefined : new LauncherClient(opts.launcherDir, opts.launcher, opts.launcherPython);
     this.launcher = launcher?.usable ? launcher : undefined;
   }
 

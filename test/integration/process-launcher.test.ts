@@ -1,6 +1,6 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessRuntime } from '../../agent/runtime/process.js';
@@ -114,5 +114,43 @@ for (const flavour of ['python', 'node'] as const) describe(`process runtime wit
     // A new launcher is started for the next task.
     const h2 = await start(spec(['/bin/sh', '-c', 'exit 4']));
     assert.deepEqual(await rt.wait(h2), { exit_code: 4 });
+  });
+});
+
+describe('launcher choice (auto)', () => {
+  test('python3 missing, too old, or silent: the Node launcher starts instead and runs the task', async () => {
+    const fakes = join(root, 'fake-pythons');
+    await mkdir(fakes, { recursive: true });
+    // "too old": launcher.py exits 3 on Python < 3.8; this stand-in does the same without Python.
+    const old = join(fakes, 'python-too-old');
+    await writeFile(old, '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    for (const [i, python] of [join(fakes, 'no-such-python'), old].entries()) {
+      const launcherDir = join(root, `launcher-auto-${i}`);
+      const rt = new ProcessRuntime({ pollMs: 20, launcherDir, launcher: 'auto', launcherPython: python });
+      const h = await startOn(rt, spec(['/bin/sh', '-c', 'exit 6']));
+      assert.deepEqual(await rt.wait(h), { exit_code: 6 });
+      const pid = await launcherPid(launcherDir);
+      assert.ok((await cmdline(pid)).some((a) => a.endsWith('launcher.cjs')), `launcher ${i} is the Node one`);
+      process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  test('the python launcher ignores the PYTHON* variables of the agent (isolated mode)', async () => {
+    const launcherDir = join(root, 'launcher-isolated');
+    const evil = join(root, 'evil-site');
+    await mkdir(evil, { recursive: true });
+    // A module that would break the launcher if it were imported through PYTHONPATH.
+    await writeFile(join(evil, 'json.py'), 'raise SystemExit(9)\n');
+    const saved = process.env.PYTHONPATH;
+    process.env.PYTHONPATH = evil;
+    try {
+      const rt = new ProcessRuntime({ pollMs: 20, launcherDir, launcher: 'python' });
+      const h = await startOn(rt, spec(['/bin/true']));
+      assert.deepEqual(await rt.wait(h), { exit_code: 0 });
+      process.kill(await launcherPid(launcherDir), 'SIGKILL');
+    } finally {
+      if (saved === undefined) delete process.env.PYTHONPATH;
+      else process.env.PYTHONPATH = saved;
+    }
   });
 });
