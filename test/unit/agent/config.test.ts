@@ -28,6 +28,8 @@ test('environment: launcher, grace, token, flags and dataset roots', () => {
   assert.deepEqual(c.containerRunFlags, ['--ulimit', 'nofile=1024:1024']);
   assert.deepEqual(c.datasetRoots, ['/data', '/scratch']);
   assert.equal(loadAgentConfig(base, { FETCHML_LAUNCHER: 'none' }).launcher, 'none');
+  assert.equal(loadAgentConfig(base, {}).launcherPython, 'python3');
+  assert.equal(loadAgentConfig(base, { FETCHML_LAUNCHER_PYTHON: '/usr/bin/python3.11' }).launcherPython, '/usr/bin/python3.11');
 });
 
 test('bad settings are refused with a message that names the setting', () => {
