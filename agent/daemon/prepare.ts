@@ -10,6 +10,7 @@ import type { DatasetSpec } from '../../shared/api-types.js';
 import { TaskFailure } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AgentConfig } from '../config.js';
+import type { TaskAssignment } from '../../shared/protocol.js';
 import type { Mount } from '../runtime/types.js';
 import { DatasetCache, downloadVerified, resolveNamedDataset, safeExtractSnapshot } from '../workspace/index.js';
 import type { Preparer } from './task-runner.js';
@@ -24,12 +25,15 @@ export function datasetTarget(spec: { name: string; mount_path?: string }): stri
   return abs;
 }
 
-export function createPreparer(cfg: Readonly<AgentConfig>, cacheDir: string, logger: Logger): Preparer {
+/** Whose pins these are: one assignment (a reassigned task's new epoch pins on its own). */
+const pinOwner = (a: TaskAssignment): string => `${a.task_id}#${a.epoch}`;
+
+export function createPreparer(cfg: Readonly<AgentConfig>, cacheDir: string, logger: Logger, opts: { cacheMaxBytes?: number } = {}): Preparer {
   const headers = { authorization: `Bearer ${cfg.token}` };
   const base = cfg.control.replace(/\/+$/, '');
   const cache = new DatasetCache({
     root: join(cacheDir, 'datasets'),
-    maxBytes: Number(process.env.FETCHML_DATASET_CACHE_GB ?? 100) * 1024 ** 3,
+    maxBytes: opts.cacheMaxBytes ?? Number(process.env.FETCHML_DATASET_CACHE_GB ?? 100) * 1024 ** 3,
     allowPrivate: cfg.allowPrivateSources,
     controlUrl: base,
     controlHeaders: headers,
@@ -42,7 +46,7 @@ export function createPreparer(cfg: Readonly<AgentConfig>, cacheDir: string, log
       await symlink(hostPath, link);
     } else mounts.push({ host: hostPath, container: target, readonly: true });
   };
-  return async ({ assignment: a, workspace, signal }) => {
+  const prepare: Preparer = async ({ assignment: a, workspace, signal }) => {
     const mounts: Mount[] = [];
     if (a.snapshot_id) {
       if (!SHA256.test(a.snapshot_id)) throw new TaskFailure('infrastructure', `snapshot_id ${JSON.stringify(a.snapshot_id)} is not a sha256`);
@@ -54,7 +58,7 @@ export function createPreparer(cfg: Readonly<AgentConfig>, cacheDir: string, log
     }
     for (const spec of a.dataset_specs ?? []) {
       const s: DatasetSpec = spec;
-      const path = await cache.ensure(s, { workDir: dirname(workspace), signal });
+      const path = await cache.ensure(s, { workDir: dirname(workspace), signal, owner: pinOwner(a) });
       await expose(workspace, datasetTarget(s), path, mounts);
       logger.debug({ task: a.task_id, dataset: s.name, path }, 'dataset ready');
     }
@@ -64,4 +68,9 @@ export function createPreparer(cfg: Readonly<AgentConfig>, cacheDir: string, log
     }
     return { mounts, env: {} };
   };
+  // Pins live in memory: a restarted agent pins its resumed tasks' datasets again before any new
+  // task can fill the cache, and every task's pins go when it ends.
+  prepare.pin = (a) => cache.pin(pinOwner(a), a.dataset_specs);
+  prepare.release = (a) => cache.releaseOwner(pinOwner(a));
+  return prepare;
 }

@@ -6,7 +6,7 @@
 import type { Logger } from '../../shared/logger.js';
 import { SERVICE_PORT_ENV, type TaskAssignment, type TaskReportMessage } from '../../shared/protocol.js';
 import { systemClock, type Clock } from '../../shared/time.js';
-import { onPath, Sidecars, type SidecarDeps } from '../plugins/sidecars.js';
+import { onPath, Sidecars, type SidecarDeps, type SidecarRecord } from '../plugins/sidecars.js';
 import { freeTcpPort } from './service-port.js';
 import { realSleep, waitUntilUp } from './service-probe.js';
 
@@ -90,6 +90,29 @@ export class TaskExtras {
     this.report();
     this.keepReporting();
     return env;
+  }
+
+  /** The running sidecars (pid, start time, port) for the task record: a restarted agent adopts them. */
+  sidecarRecords(): SidecarRecord[] {
+    return this.sidecars.records();
+  }
+
+  /**
+   * After an agent restart, for a task that still runs: re-adopts its sidecars from the record
+   * (`saved`, as read from disk), restarts dead ones on their port, and resumes checks and reports.
+   * Returns the records to persist again. Never throws: tracking must not fail the task.
+   */
+  async resume(saved: unknown, p: { workspace: string; run: string; runtime: 'process' | 'docker' | 'podman' }): Promise<SidecarRecord[]> {
+    const workspaceSeen = p.runtime === 'process' ? p.workspace : '/workspace';
+    try {
+      const { ready } = await this.sidecars.resume(saved, this.a.plugin_configs, { task_id: this.a.task_id, workspace: p.workspace, task_workspace: workspaceSeen, runtime: p.runtime }, p.run, this.abort.signal);
+      void ready.then(() => !this.abort.signal.aborted && this.report());
+    } catch (err) {
+      this.d.logger.warn({ err, task: this.a.task_id }, 'could not resume sidecars');
+    }
+    this.report();
+    this.keepReporting();
+    return this.sidecars.records();
   }
 
   /** Reports are not buffered across reconnects, so they are repeated (control ignores repeats). */

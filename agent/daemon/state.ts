@@ -9,6 +9,7 @@ import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FailureKind } from '../../shared/api-types.js';
 import type { AgentTaskState, TaskAssignment, TaskStatusMessage } from '../../shared/protocol.js';
+import type { SidecarRecord } from '../plugins/sidecars.js';
 import { EXIT_FILE, KILLED_FILE } from '../runtime/process.js';
 import type { RuntimeHandle } from '../runtime/types.js';
 import { FileRemover } from './file-remover.js';
@@ -27,6 +28,8 @@ export interface TaskRecord {
   /** Bytes of the log control has confirmed. */
   log_acked: number;
   cancel_requested?: boolean;
+  /** The task's running sidecars (pid + start time, port): a restarted agent adopts them. */
+  sidecars?: SidecarRecord[];
 }
 
 /** Records up to one page are rewritten in place (one page is copied whole or not at all). */

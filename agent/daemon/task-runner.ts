@@ -27,7 +27,12 @@ export interface Prepared {
   env: Record<string, string>;
 }
 /** Fetches and verifies the snapshot and datasets; throws TaskFailure('infrastructure') on bad input. */
-export type Preparer = (input: PrepareInput) => Promise<Prepared>;
+export type Preparer = ((input: PrepareInput) => Promise<Prepared>) & {
+  /** A task resumed after an agent restart uses its cached datasets again (pins live in memory). */
+  pin?: (a: TaskAssignment) => void;
+  /** The task is over: its cached datasets may be evicted. */
+  release?: (a: TaskAssignment) => void;
+};
 
 export interface RunnerDeps {
   runtime: Runtime;
@@ -105,6 +110,12 @@ export class TaskRunner {
       // Rank 0 of a gang hosts the rendezvous: its MASTER_PORT must be free here (edit by D).
       if (a.node_count > 1 && a.node_rank === 0 && a.env.MASTER_PORT) await assertPortFree(Number(a.env.MASTER_PORT));
       const extraEnv = await this.extras.prepare({ workspace: p.workspace, run: p.run, runtime: this.d.runtime.kind });
+      const sidecars = this.extras.sidecarRecords();
+      if (sidecars.length) {
+        // Saved before the entrypoint starts: a restarted agent finds (and stops) them by this.
+        this.rec.sidecars = sidecars;
+        await this.d.state.save(this.rec);
+      }
       const argv = this.d.argv(a.entrypoint, a.args);
       const gpus = this.rec.allocation?.gpus ?? { indices: [], uuids: [] };
       const env: Record<string, string> = {
@@ -156,6 +167,14 @@ export class TaskRunner {
       await this.shipper.pump(true);
       return this.d.finished(this.rec);
     }
+    this.d.prepare.pin?.(a);
+    // Sidecars are adopted first, so that every way out below (finish) stops them too.
+    const p = this.d.state.paths(a.task_id);
+    const sidecars = await this.extras.resume(this.rec.sidecars, { workspace: p.workspace, run: p.run, runtime: this.d.runtime.kind });
+    if (JSON.stringify(sidecars) !== JSON.stringify(this.rec.sidecars ?? [])) {
+      this.rec.sidecars = sidecars;
+      await this.d.state.save(this.rec);
+    }
     if (!h) return this.finish('failed', { error: 'the agent restarted while the task was being prepared', failure_kind: 'infrastructure' });
     const where = await this.d.runtime.reattach(h).catch(() => 'lost' as const);
     this.d.logger.info({ task: a.task_id, where }, 're-attached to task');
@@ -192,6 +211,7 @@ export class TaskRunner {
   }
 
   private async finish(state: 'completed' | 'failed' | 'cancelled', extra: { exit_code?: number; error?: string; failure_kind?: FailureKind }): Promise<void> {
+    this.d.prepare.release?.(this.rec.assignment);
     await this.extras.end();
     await this.shipper.pump(true);
     await this.to(state, extra);

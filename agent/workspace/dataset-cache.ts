@@ -43,6 +43,8 @@ export class DatasetCache {
   private index: Record<string, CacheEntry> | undefined;
   private readonly inflight = new Map<string, Promise<string>>();
   private readonly pins = new Map<string, number>();
+  /** Pins held by a task (owner key → sha256s): released all at once when it ends. */
+  private readonly owned = new Map<string, Set<string>>();
   private readonly clock: Clock;
 
   constructor(private readonly opts: DatasetCacheOptions) {
@@ -51,10 +53,10 @@ export class DatasetCache {
 
   /**
    * Makes `spec` available locally and returns its path (a directory for archives, else the file).
-   * Cached entries stay pinned (never evicted) until release(spec) is called.
-   * `workDir` receives uncached (no sha256) datasets.
+   * Cached entries stay pinned (never evicted) until release(spec) is called, or, with an
+   * `owner`, until releaseOwner(owner). `workDir` receives uncached (no sha256) datasets.
    */
-  async ensure(spec: DatasetSpec, opts: { workDir: string; signal?: AbortSignal }): Promise<string> {
+  async ensure(spec: DatasetSpec, opts: { workDir: string; signal?: AbortSignal; owner?: string }): Promise<string> {
     const label = `dataset ${spec.name}`;
     const { url, headers, trusted } = this.resolveSource(spec);
     const name = safeName(basename(new URL(url).pathname) || 'data', label);
@@ -66,7 +68,8 @@ export class DatasetCache {
     }
     const sha = spec.sha256.toLowerCase();
     if (!SHA256.test(sha)) throw new TaskFailure('infrastructure', `${label}: sha256 must be 64 hex digits`);
-    this.pins.set(sha, (this.pins.get(sha) ?? 0) + 1);
+    if (opts.owner !== undefined) this.pin(opts.owner, [spec]);
+    else this.pins.set(sha, (this.pins.get(sha) ?? 0) + 1);
     try {
       const index = await this.load();
       const hit = index[sha];
@@ -99,9 +102,36 @@ export class DatasetCache {
       }
       return await p;
     } catch (err) {
-      this.release(spec);
+      // An owner's pins go when it ends (its task fails on this error); anonymous ones now.
+      if (opts.owner === undefined) this.release(spec);
       throw err;
     }
+  }
+
+  /**
+   * Pins the cached datasets of `specs` for `owner` without fetching anything: a task resumed after
+   * an agent restart still uses them (pins live in memory only). Idempotent; bad entries are skipped.
+   */
+  pin(owner: string, specs: readonly DatasetSpec[] | undefined): void {
+    for (const spec of Array.isArray(specs) ? specs : []) {
+      const sha = typeof spec?.sha256 === 'string' ? spec.sha256.toLowerCase() : '';
+      if (!SHA256.test(sha)) continue;
+      let set = this.owned.get(owner);
+      if (!set) this.owned.set(owner, (set = new Set()));
+      set.add(sha);
+    }
+  }
+
+  /** Everything `owner` pinned may be evicted again (idempotent). */
+  releaseOwner(owner: string): void {
+    this.owned.delete(owner);
+  }
+
+  /** In use by a task: never evicted. */
+  isPinned(sha: string): boolean {
+    if (this.pins.has(sha)) return true;
+    for (const set of this.owned.values()) if (set.has(sha)) return true;
+    return false;
   }
 
   /** The task using `spec` is done with it; its cache entry may be evicted again. */
@@ -147,7 +177,7 @@ export class DatasetCache {
     const index = await this.load();
     let total = Object.values(index).reduce((s, e) => s + e.bytes, 0);
     const candidates = Object.entries(index)
-      .filter(([sha]) => !this.pins.has(sha))
+      .filter(([sha]) => !this.isPinned(sha))
       .sort((a, b) => a[1].last_used - b[1].last_used);
     for (const [sha, e] of candidates) {
       if (total <= this.opts.maxBytes) break;
