@@ -5,10 +5,16 @@ import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AgentConfig } from '../../../agent/config.js';
+import { createPreparer } from '../../../agent/daemon/prepare.js';
+import type { Preparer } from '../../../agent/daemon/task-runner.js';
 import { DatasetCache, resolveNamedDataset } from '../../../agent/workspace/dataset-cache.js';
 import { downloadVerified } from '../../../agent/workspace/download.js';
 import { addressProblem, checkSourceAllowed } from '../../../agent/workspace/source-policy.js';
+import type { DatasetSpec } from '../../../shared/api-types.js';
 import { TaskFailure } from '../../../shared/errors.js';
+import { createLogger } from '../../../shared/logger.js';
+import type { TaskAssignment } from '../../../shared/protocol.js';
 import { craftTgz } from './tar-craft.js';
 
 const root = await mkdtemp(join(tmpdir(), 'fetchml-ds-'));
@@ -142,6 +148,67 @@ describe('DatasetCache', () => {
     const cache = new DatasetCache({ root: join(root, 'cache6'), maxBytes: 1e9, controlUrl: base, controlHeaders: { authorization: 'Bearer agent' } });
     const p = await cache.ensure({ name: 'l', source: '/labels.txt', sha256: sha(files['/labels.txt']!) }, { workDir: root });
     assert.equal(await readFile(p, 'utf8'), 'cat\ndog\n');
+  });
+});
+
+describe('dataset pins across an agent restart', () => {
+  const big = () => ({ name: 'big', source: `${base}/big.bin`, sha256: sha(files['/big.bin']!) });
+  const other = () => ({ name: 'other', source: `${base}/other.bin`, sha256: sha(files['/other.bin']!) });
+  const labels = () => ({ name: 'labels', source: `${base}/labels.txt`, sha256: sha(files['/labels.txt']!) });
+
+  test('a task pins by owner; pin() after a restart keeps its dataset over the size limit; releaseOwner frees it', async () => {
+    const dir = join(root, 'cache-restart');
+    const clock = { t: 0, now() { return ++this.t; } };
+    const before = new DatasetCache({ root: dir, maxBytes: 5000, allowPrivate: true, clock });
+    const pBig = await before.ensure(big(), { workDir: root, owner: 't1#1' });
+    // The agent restarts: a new cache on the same directory knows no pins until the resumed task's.
+    const cache = new DatasetCache({ root: dir, maxBytes: 5000, allowPrivate: true, clock });
+    cache.pin('t1#1', [big(), { name: 'junk', source: 'x', sha256: 'not-a-sha' }, null as never]);
+    await cache.ensure(other(), { workDir: root, owner: 't2#1' }); // 6000 bytes > 5000: nothing evictable
+    assert.equal((await readFile(pBig)).length, 3000, 'the resumed task still has its dataset');
+    assert.ok(cache.isPinned(sha(files['/big.bin']!)));
+    cache.releaseOwner('t1#1');
+    cache.releaseOwner('t1#1'); // idempotent
+    cache.releaseOwner('t2#1');
+    await cache.ensure(labels(), { workDir: root });
+    assert.ok((await cache.totalBytes()) <= 5000);
+    await assert.rejects(readFile(pBig), 'released, least recently used: evicted');
+  });
+
+  test('without the pin a restarted cache evicts what a running task uses (what the pin prevents)', async () => {
+    const dir = join(root, 'cache-nopin');
+    const clock = { t: 0, now() { return ++this.t; } };
+    const pBig = await new DatasetCache({ root: dir, maxBytes: 5000, allowPrivate: true, clock }).ensure(big(), { workDir: root, owner: 't1#1' });
+    await new DatasetCache({ root: dir, maxBytes: 5000, allowPrivate: true, clock }).ensure(other(), { workDir: root });
+    await assert.rejects(readFile(pBig));
+  });
+
+  test('the preparer pins per assignment: released when the task ends, pinned again for a resumed one', async () => {
+    const dataDir = join(root, 'prep');
+    const cfg = { control: base, token: 'tok', runtime: 'process', allowPrivateSources: true, datasetRoots: [] } as Partial<AgentConfig> as AgentConfig;
+    const logger = createLogger('test', 'silent');
+    const assignment = (id: string, specs: DatasetSpec[]): TaskAssignment => ({
+      task_id: id, epoch: 1, job_name: 'j', user_id: 'u', entrypoint: 'x', slot_kind: 'batch', gpu: 0, env: {}, node_rank: 0, node_count: 1, dataset_specs: specs,
+    });
+    const prepareIn = async (prep: Preparer, a: TaskAssignment) => {
+      const workspace = join(dataDir, 'tasks', a.task_id, 'workspace');
+      await mkdir(workspace, { recursive: true });
+      await prep({ assignment: a, workspace, signal: new AbortController().signal });
+      return workspace;
+    };
+    const a1 = assignment('t1', [{ ...big(), mount_path: 'data/big.bin' }]);
+    const ws1 = await prepareIn(createPreparer(cfg, dataDir, logger, { cacheMaxBytes: 5000 }), a1);
+    assert.equal((await readFile(join(ws1, 'data/big.bin'))).length, 3000);
+    // Restart: the resumed task's datasets are pinned before any new task fills the cache.
+    const prep = createPreparer(cfg, dataDir, logger, { cacheMaxBytes: 5000 });
+    prep.pin!(a1);
+    const a2 = assignment('t2', [other()]);
+    await prepareIn(prep, a2);
+    assert.equal((await readFile(join(ws1, 'data/big.bin'))).length, 3000, 'not evicted under the running task');
+    prep.release!(a1);
+    prep.release!(a2);
+    await prepareIn(prep, assignment('t3', [labels()]));
+    await assert.rejects(readFile(join(ws1, 'data/big.bin')), 'evicted once its task ended');
   });
 });
 
