@@ -3,6 +3,7 @@
  * (Jupyter), and its plugins' sidecars. Reported to control in task_report frames (port once the
  * service answers; sidecar health), so control can publish the service URL and Task.plugin_status.
  */
+import { isIP } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
 import { SERVICE_PORT_ENV, type TaskAssignment, type TaskReportMessage } from '../../shared/protocol.js';
 import { systemClock, type Clock } from '../../shared/time.js';
@@ -53,6 +54,13 @@ export function extrasDeps(send: ExtrasDeps['send'], logger: Logger, opts: { clo
 
 const TASK_ENDED = new Error('task ended');
 
+/** Where the agent reaches a service bound to `bind`: loopback for a wildcard, else that address. */
+export function probeHost(bind: string): string {
+  const b = bind.trim();
+  if (b === '' || b === '0.0.0.0' || b === '::' || b === '[::]') return '127.0.0.1';
+  return isIP(b) === 6 ? `[${b}]` : b;
+}
+
 export class TaskExtras {
   private readonly sidecars: Sidecars;
   private readonly abort = new AbortController();
@@ -92,6 +100,15 @@ export class TaskExtras {
     return env;
   }
 
+  /**
+   * Container runtimes: the service port to publish on the agent's bind address (after prepare).
+   * Batch tasks and the process runtime publish nothing (a process already listens on the host).
+   */
+  published(runtime: 'process' | 'docker' | 'podman'): { host: string; port: number }[] {
+    const port = this.port();
+    return runtime !== 'process' && this.a.slot_kind === 'service' && port !== undefined ? [{ host: this.d.bind, port }] : [];
+  }
+
   /** The running sidecars (pid, start time, port) for the task record: a restarted agent adopts them. */
   sidecarRecords(): SidecarRecord[] {
     return this.sidecars.records();
@@ -128,7 +145,7 @@ export class TaskExtras {
     const port = this.port();
     if (this.a.slot_kind !== 'service' || port === undefined) return;
     this.keepReporting();
-    void waitUntilUp(`http://127.0.0.1:${port}${this.d.readyPath}`, { timeoutMs: this.d.serviceReadyTimeoutMs, intervalMs: 250, signal: this.abort.signal }, this.d).then(async (r) => {
+    void waitUntilUp(`http://${probeHost(this.d.bind)}:${port}${this.d.readyPath}`, { timeoutMs: this.d.serviceReadyTimeoutMs, intervalMs: 250, signal: this.abort.signal }, this.d).then(async (r) => {
       if (this.abort.signal.aborted) return;
       this.service = r.ok ? { port, state: 'ready' } : { port, state: 'error', error: r.reason };
       this.d.logger.info({ task: this.a.task_id, port, ready: r.ok }, r.ok ? 'service is up' : 'service never came up');

@@ -145,6 +145,10 @@ export class TaskRunner {
         mounts: prepared.mounts,
         log_file: p.log,
         run_dir: p.run,
+        // Containers: a service's port is published; a gang shares the host network (NCCL/Gloo ranks
+        // listen on ports chosen at run time and advertise their own address, docs/jupyter-and-plugins.md).
+        publish: this.extras.published(this.d.runtime.kind),
+        ...(a.node_count > 1 && this.d.runtime.kind !== 'process' ? { network: 'host' as const } : {}),
       });
     } catch (err) {
       const kind = err instanceof TaskFailure ? err.kind : 'infrastructure';
@@ -167,7 +171,7 @@ export class TaskRunner {
       await this.shipper.pump(true);
       return this.d.finished(this.rec);
     }
-    this.d.prepare.pin?.(a);
+    //PIN
     // Sidecars are adopted first, so that every way out below (finish) stops them too.
     const p = this.d.state.paths(a.task_id);
     const sidecars = await this.extras.resume(this.rec.sidecars, { workspace: p.workspace, run: p.run, runtime: this.d.runtime.kind });

@@ -6,12 +6,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { TaskFailure } from '../../shared/errors.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
 import { exitResultFromStatus } from './process.js';
-import type { ExitResult, Runtime, RuntimeHandle, StartSpec } from './types.js';
+import type { ExitResult, PublishedPort, Runtime, RuntimeHandle, StartSpec } from './types.js';
 
 export interface ContainerRuntimeOptions {
   cli: 'docker' | 'podman';
@@ -56,9 +57,49 @@ export function buildRunArgs(cli: 'docker' | 'podman', spec: StartSpec, image: s
   if (spec.memory_gb !== undefined && spec.memory_gb > 0) args.push('--memory', `${Math.max(6, Math.round(spec.memory_gb * 1024))}m`);
   const env: Record<string, string> = { ...spec.env, NVIDIA_VISIBLE_DEVICES: uuids.length > 0 ? uuids.join(',') : 'void' };
   delete env.CUDA_VISIBLE_DEVICES; // inside the container the granted GPUs are renumbered from 0
+  const siteNetwork = networkFlag(runFlags);
+  const hostNetwork = siteNetwork === 'host' || (siteNetwork === undefined && spec.network === 'host');
+  // A site's own --network (run flags) wins over ours.
+  if (spec.network === 'host' && siteNetwork === undefined) args.push('--network', 'host');
+  const publish = publishFlags(spec.publish ?? []);
+  if (!hostNetwork && publish.length > 0) {
+    args.push(...publish);
+    // The host address belongs in the publish flag; inside its own network the service listens on every interface.
+    if (env.FETCHML_SERVICE_BIND !== undefined) env.FETCHML_SERVICE_BIND = '0.0.0.0';
+  }
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   args.push(...runFlags, image, ...spec.argv);
   return args;
+}
+
+/** `--publish host:port:port/tcp` for each port (docker and podman read the same form); bad values throw. */
+export function publishFlags(ports: PublishedPort[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const p of ports) {
+    const port = p?.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new TaskFailure('infrastructure', `cannot publish port ${String(port)}: not a TCP port (1-65535)`);
+    }
+    const host = typeof p.host === 'string' ? p.host.trim() : '';
+    const family = isIP(host);
+    if (family === 0) throw new TaskFailure('infrastructure', `cannot publish port ${port} on ${JSON.stringify(p.host)}: not an IP address (FETCHML_SERVICE_BIND)`);
+    const value = `${family === 6 ? `[${host}]` : host}:${port}:${port}/tcp`;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    out.push('--publish', value);
+  }
+  return out;
+}
+
+/** The network a site's run flags choose (`--network X`, `--net=X` …), if any. */
+function networkFlag(runFlags: string[]): string | undefined {
+  let found: string | undefined;
+  runFlags.forEach((f, i) => {
+    const m = /^--net(?:work)?(?:=(.*))?$/.exec(f);
+    if (m) found = m[1] ?? runFlags[i + 1] ?? '';
+  });
+  return found;
 }
 
 export class ContainerRuntime implements Runtime {

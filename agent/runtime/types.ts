@@ -17,6 +17,14 @@ export interface Mount {
   readonly: boolean;
 }
 
+/** A port a service listens on inside the task, made reachable at host:port on the agent's host. */
+export interface PublishedPort {
+  /** Host address to bind (the agent's FETCHML_SERVICE_BIND; 0.0.0.0 = every interface). */
+  host: string;
+  /** The same number on the host and inside the container. */
+  port: number;
+}
+
 export interface StartSpec {
   task_id: string;
   epoch: number;
@@ -34,6 +42,13 @@ export interface StartSpec {
   log_file: string;
   /** A directory the runtime may use for this task's files (exit code, pid). */
   run_dir: string;
+  /** Container runtimes: ports to publish (service tasks). The process runtime already listens on the host. */
+  publish?: PublishedPort[];
+  /**
+   * Container runtimes: 'host' shares the host's network (gangs: NCCL/Gloo ranks open ports at run
+   * time and advertise their own address to the other nodes). Default: the engine's own network.
+   */
+  network?: 'host';
 }
 
 /** Persisted by the agent (JSON) so that reattach works after a restart. */
