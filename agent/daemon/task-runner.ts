@@ -171,7 +171,7 @@ export class TaskRunner {
       await this.shipper.pump(true);
       return this.d.finished(this.rec);
     }
-    //PIN
+    this.d.prepare.pin?.(a);
     // Sidecars are adopted first, so that every way out below (finish) stops them too.
     const p = this.d.state.paths(a.task_id);
     const sidecars = await this.extras.resume(this.rec.sidecars, { workspace: p.workspace, run: p.run, runtime: this.d.runtime.kind });
