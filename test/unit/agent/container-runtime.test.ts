@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContainerRuntime, buildRunArgs, containerName } from '../../../agent/runtime/container.js';
+import { ContainerRuntime, buildRunArgs, containerName, publishFlags } from '../../../agent/runtime/container.js';
 import type { StartSpec } from '../../../agent/runtime/types.js';
 import { TaskFailure } from '../../../shared/errors.js';
 import { fixturesDir } from '../../helpers/paths.js';
@@ -51,6 +51,71 @@ describe('run argv', () => {
   test('names are sanitised; paths with ":" are refused', () => {
     assert.equal(containerName('a/b:c', 1), 'fetchml-a_b_c-1');
     assert.throws(() => buildRunArgs('docker', spec('t4', { workspace: '/a:b' }), 'img'), TaskFailure);
+  });
+});
+
+describe('networking: service ports and gangs', () => {
+  const pair = (a: string[], flag: string) => a.flatMap((x, i) => (x === flag ? [a[i + 1]] : []));
+  const svcEnv = { FETCHML_SERVICE_PORT: '41234', FETCHML_SERVICE_BIND: '10.1.2.3' };
+
+  test('a service publishes its port on the bind address, and listens on every interface inside', () => {
+    for (const cli of ['docker', 'podman'] as const) {
+      const a = buildRunArgs(cli, spec('s1', { env: svcEnv, publish: [{ host: '10.1.2.3', port: 41234 }] }), 'img');
+      assert.deepEqual(pair(a, '--publish'), ['10.1.2.3:41234:41234/tcp']);
+      assert.ok(pair(a, '-e').includes('FETCHML_SERVICE_BIND=0.0.0.0'), 'the host address does not exist inside the container');
+      assert.ok(pair(a, '-e').includes('FETCHML_SERVICE_PORT=41234'));
+      assert.ok(!a.includes('--network'));
+      assert.ok(a.indexOf('--publish') < a.indexOf('img'), 'flags come before the image');
+    }
+    const wild = buildRunArgs('docker', spec('s2', { publish: [{ host: '0.0.0.0', port: 8888 }, { host: '0.0.0.0', port: 8888 }] }), 'img');
+    assert.deepEqual(pair(wild, '--publish'), ['0.0.0.0:8888:8888/tcp'], 'a repeated port is published once');
+    const v6 = buildRunArgs('podman', spec('s3', { publish: [{ host: '::', port: 9000 }, { host: 'fd00::5', port: 9001 }] }), 'img');
+    assert.deepEqual(pair(v6, '--publish'), ['[::]:9000:9000/tcp', '[fd00::5]:9001:9001/tcp']);
+  });
+
+  test('a batch task publishes nothing and keeps the engine network', () => {
+    for (const extra of [{}, { publish: [] }]) {
+      const a = buildRunArgs('docker', spec('b1', extra), 'img');
+      assert.ok(!a.includes('--publish') && !a.includes('--network'));
+    }
+  });
+
+  test('a gang shares the host network: nothing to publish, the bind address stays the host one', () => {
+    const a = buildRunArgs('podman', spec('g1', { network: 'host', env: { ...svcEnv, MASTER_PORT: '29501' }, publish: [{ host: '10.1.2.3', port: 41234 }] }), 'img');
+    assert.deepEqual(pair(a, '--network'), ['host']);
+    assert.ok(!a.includes('--publish'));
+    assert.ok(pair(a, '-e').includes('FETCHML_SERVICE_BIND=10.1.2.3'));
+    assert.ok(pair(a, '-e').includes('MASTER_PORT=29501'));
+  });
+
+  test("a site's --network in the run flags wins; its host network drops the publish flags", () => {
+    const own = buildRunArgs('docker', spec('n1', { network: 'host', publish: [{ host: '0.0.0.0', port: 7000 }] }), 'img', ['--network', 'lab']);
+    assert.deepEqual(pair(own, '--network'), ['lab'], 'ours is not added next to the site one');
+    assert.deepEqual(pair(own, '--publish'), ['0.0.0.0:7000:7000/tcp'], 'a bridge of the site still needs the port published');
+    for (const flags of [['--network=host'], ['--net', 'host'], ['--net=host']]) {
+      const a = buildRunArgs('docker', spec('n2', { env: svcEnv, publish: [{ host: '0.0.0.0', port: 7000 }] }), 'img', flags);
+      assert.ok(!a.includes('--publish'), flags.join(' '));
+      assert.ok(pair(a, '-e').includes('FETCHML_SERVICE_BIND=10.1.2.3'));
+    }
+  });
+
+  test('bad ports and addresses are a TaskFailure and never reach argv', () => {
+    const bad: unknown[] = [0, 70000, Number.NaN, -1, 80.5, '8080', undefined, Infinity];
+    for (const port of bad) {
+      assert.throws(
+        () => buildRunArgs('docker', spec('x1', { publish: [{ host: '0.0.0.0', port: port as number }] }), 'img'),
+        (e: unknown) => e instanceof TaskFailure && e.kind === 'infrastructure' && /not a TCP port/.test(e.message),
+        String(port),
+      );
+    }
+    for (const host of ['', 'jupyter.example', '0.0.0.0:80', '1.2.3', '-p', '::1]:9:9/tcp', null]) {
+      assert.throws(
+        () => buildRunArgs('podman', spec('x2', { publish: [{ host: host as string, port: 8888 }] }), 'img'),
+        (e: unknown) => e instanceof TaskFailure && /not an IP address/.test(e.message),
+        String(host),
+      );
+    }
+    assert.throws(() => publishFlags([null as unknown as { host: string; port: number }]), TaskFailure);
   });
 });
 
@@ -102,6 +167,14 @@ describe('docker runtime against the fake CLI', () => {
     const rt = new ContainerRuntime({ cli: 'docker', env: env({ FAKE_DOCKER_RUN_FAIL: 'pull' }) });
     await assert.rejects(rt.start(spec('d4')), (e: unknown) => e instanceof TaskFailure && e.kind === 'infrastructure' && /pull access denied/.test(e.message));
     await assert.rejects(new ContainerRuntime({ cli: 'docker', env: env() }).start(spec('d5', { image: undefined })), /no image/);
+  });
+
+  test('a bad port fails start before the engine is called', async () => {
+    const rt = new ContainerRuntime({ cli: 'docker', env: env() });
+    const before = (await calls().catch(() => [])).length;
+    await assert.rejects(rt.start(spec('d7', { publish: [{ host: '0.0.0.0', port: 0 }] })), (e: unknown) => e instanceof TaskFailure && /port 0/.test(e.message));
+    const later = await calls().catch(() => []);
+    assert.equal(later.length, before, 'no docker call at all');
   });
 
   test('a missing CLI is an infrastructure failure', async () => {
