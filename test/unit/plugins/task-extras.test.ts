@@ -90,3 +90,29 @@ test('settings from the environment; sidecars never see the agent token', () => 
   assert.equal(d.checkIntervalMs, 10_000, 'an unreadable value keeps the default');
   assert.equal(d.bind, '10.1.2.3');
 });
+
+test('after an agent restart: recorded sidecars are adopted, reported with their URL, stopped at the end', async () => {
+  const a = { ...assignment('batch'), plugin_configs: { tensorboard: { mode: 'sidecar' as const } } };
+  const { d, sent } = deps([200]);
+  let live = true;
+  const signalled: number[] = [];
+  // A pid above any pid_max: signalling it can reach no process.
+  const saved = [{ name: 'tensorboard', port: 40555, url: 'http://127.0.0.1:40555', pid: 4_194_999, starttime: '123' }];
+  const x = new TaskExtras(a, { ...d, which: async () => true, isLive: async (pid, st) => (signalled.push(pid), live && st === '123') });
+  assert.deepEqual(await x.resume(JSON.parse(JSON.stringify(saved)), { workspace: '/w', run: '/r', runtime: 'process' }), saved, 'the same process is kept');
+  assert.equal(sent.at(-1)!.plugin_status!.tensorboard!.status, 'healthy');
+  assert.equal(sent.at(-1)!.plugin_status!.tensorboard!.url, 'http://127.0.0.1:40555');
+  assert.ok(signalled.includes(4_194_999));
+  live = false;
+  await x.end();
+  assert.equal(sent.at(-1)!.plugin_status!.tensorboard!.status, 'stopped');
+});
+
+test('after an agent restart: an unreadable sidecar record is reported, never thrown', async () => {
+  const a = { ...assignment('batch'), plugin_configs: { tensorboard: { mode: 'sidecar' as const } } };
+  const { d, sent } = deps([200]);
+  const x = new TaskExtras(a, d);
+  assert.deepEqual(await x.resume('junk', { workspace: '/w', run: '/r', runtime: 'process' }), []);
+  assert.equal(sent.at(-1)!.plugin_status!.tensorboard!.status, 'unhealthy');
+  await x.end();
+});
