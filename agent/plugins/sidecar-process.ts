@@ -29,17 +29,17 @@ export interface StopDeps {
 export async function spawnSidecar(argv: string[], o: { cwd: string; env: NodeJS.ProcessEnv; logFile: string }): Promise<SidecarProcess> {
   const out = await open(o.logFile, 'a');
   let child: ChildProcess;
+  let failed: Promise<Error>;
   try {
     // detached: setsid(), so the sidecar leads its own group and has no controlling terminal.
     child = spawn(argv[0]!, argv.slice(1), { cwd: o.cwd, env: o.env, stdio: ['ignore', out.fd, out.fd], detached: true });
+    // Listened to at once: a spawn error is emitted on a later tick, maybe during the close below.
+    failed = new Promise<Error>((res) => child.once('error', res));
   } finally {
     await out.close(); // the child has its own copy of the descriptor
   }
   const pid = child.pid;
-  if (pid === undefined) {
-    const err = await new Promise<Error>((res) => child.once('error', res));
-    throw err;
-  }
+  if (pid === undefined) throw await failed;
   // The start time is fixed at fork, so reading it now is reading the sidecar's own.
   const st = await readProcStat(pid);
   return { pid, starttime: st?.starttime ?? '', child };

@@ -156,3 +156,13 @@ test('garbage records never crash the resume: each plugin is reported, nothing i
   const s = await restarted([], { which: async () => false });
   assert.match(s.statuses.tensorboard!.message!, /not installed/);
 });
+
+test('a tool that cannot be spawned (gone from PATH after the check) is unhealthy, not a crash', async () => {
+  const s = new Sidecars({ ...deps, which: async () => true, env: { PATH: join(tmp.path, 'nowhere') } });
+  started.push(s);
+  const env = await s.start(configs, ctx(), tmp.path);
+  assert.deepEqual(env, {});
+  assert.equal(s.statuses.tensorboard!.status, 'unhealthy');
+  assert.match(s.statuses.tensorboard!.message!, /could not start.*ENOENT/);
+  assert.deepEqual(s.records(), []);
+});
