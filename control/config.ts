@@ -28,6 +28,13 @@ export interface ControlConfig {
   agingCap: number;
   /** MASTER_PORT of multi-node tasks is drawn from this range ("min-max"). */
   masterPortRange: string;
+  /**
+   * Tasks in a final state whose end is older than this many days move from the live store to the
+   * archive under <data-dir>/archive (control/store/task-archive.ts); 0 keeps every task live.
+   */
+  taskRetentionDays: number;
+  /** How often the archive sweep runs after the one at start-up. */
+  archiveSweepIntervalMs: number;
 }
 
 const num = (v: string | undefined, dflt: number, min = 0): number => {
@@ -36,6 +43,16 @@ const num = (v: string | undefined, dflt: number, min = 0): number => {
   if (!Number.isFinite(n) || n < min) throw new Error(`invalid number ${JSON.stringify(v)} in configuration`);
   return n;
 };
+
+/** Whole days, 0 (never archive) up to 100 years; anything else is refused naming the variable. */
+export function retentionDays(v: string | undefined): number {
+  if (v === undefined || v.trim() === '') return 0;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n > 36_500) {
+    throw new Error(`FETCHML_TASK_RETENTION_DAYS must be a whole number of days from 0 to 36500 (0 keeps every task live), got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: Partial<ControlConfig> = {}): ControlConfig {
   const cfg: ControlConfig = {
@@ -57,6 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: Partial<C
     agingRatePerMinute: num(env.FETCHML_AGING_RATE_PER_MIN, 0.1, 0),
     agingCap: num(env.FETCHML_AGING_CAP, 5, 0),
     masterPortRange: env.FETCHML_MASTER_PORT_RANGE ?? '29500-29999',
+    taskRetentionDays: retentionDays(env.FETCHML_TASK_RETENTION_DAYS),
+    archiveSweepIntervalMs: 3600_000,
   };
   const merged = { ...cfg, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) } as ControlConfig;
   merged.dataDir = resolve(merged.dataDir);

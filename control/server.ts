@@ -32,6 +32,8 @@ import { createJupyterService } from './services/jupyter.js';
 import { createKeyService, type KeyService } from './services/keys.js';
 import { createPluginService } from './services/plugins.js';
 import { createTaskService } from './services/tasks.js';
+import { startArchiveSweeper, type ArchiveSweeper } from './store/archive-sweep.js';
+import { openTaskArchive, type TaskArchive } from './store/task-archive.js';
 import type { Store } from './store/types.js';
 import { createClientWs, rejectUpgrade } from './ws/client-ws.js';
 
@@ -53,6 +55,8 @@ export interface CreateControlOptions {
   /** Defaults to control/agents/gateway.ts when that file exists (see findAgentGateway). */
   agentGateway?: AgentGatewayFactory | null;
   spec?: LoadedSpec;
+  /** Tasks per archive batch (control/store/archive-sweep.ts); default 1,000. */
+  archiveBatchSize?: number;
 }
 
 export interface Control {
@@ -60,6 +64,9 @@ export interface Control {
   ctx: ControlContext;
   keys: KeyService;
   gateway: AgentGateway | undefined;
+  /** Finished tasks past FETCHML_TASK_RETENTION_DAYS, and the sweep that moves them there. */
+  archive: TaskArchive;
+  archiveSweeper: ArchiveSweeper;
   /** Listens on config.host/config.port; resolves to the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -83,6 +90,8 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
   const clock = opts.clock ?? systemClock;
   const spec = opts.spec ?? loadSpec();
   const events = new ControlEvents();
+  // Indexed even with retention 0, so tasks archived under an earlier setting stay reachable.
+  const archive = await openTaskArchive({ dataDir: config.dataDir, logger });
   const ctx: ControlContext = {
     config,
     store,
@@ -90,7 +99,7 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
     clock,
     events,
     // aging: edit by J, so the API shows queued tasks' priority_aged as the planner computes it.
-    tasks: createTaskService({ store, events, clock, aging: { agingRatePerMinute: config.agingRatePerMinute, agingCap: config.agingCap } }),
+    tasks: createTaskService({ store, events, clock, aging: { agingRatePerMinute: config.agingRatePerMinute, agingCap: config.agingCap }, archive }),
     logs: createLogStore(config.dataDir),
     snapshots: createBlobStore(config.dataDir),
   };
@@ -146,6 +155,19 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
     else rejectUpgrade(socket, 404, 'NOT_FOUND', `No WebSocket endpoint at ${String(path).slice(0, 200)}`);
   });
   await app.ready();
+  // A pass now (not awaited: start-up does not wait for it) and then every interval.
+  const archiveSweeper = startArchiveSweeper({
+    store,
+    archive,
+    retentionDays: config.taskRetentionDays,
+    clock,
+    intervalMs: config.archiveSweepIntervalMs,
+    logger,
+    ...(opts.archiveBatchSize !== undefined ? { batchSize: opts.archiveBatchSize } : {}),
+    onAudit: (chained) => {
+      for (const e of chained) events.emit('audit', e);
+    },
+  });
 
   let closed = false;
   return {
@@ -153,6 +175,8 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
     ctx,
     keys,
     gateway,
+    archive,
+    archiveSweeper,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const addr = app.server.address();
@@ -166,6 +190,8 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
       await clientWs.close();
       await gateway?.close();
       await app.close();
+      await archiveSweeper.stop();
+      await archive.close();
     },
   };
 }

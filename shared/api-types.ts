@@ -249,6 +249,7 @@ export const AUDIT_EVENT_TYPES = [
   'experiment_created',
   'jupyter_started',
   'jupyter_stopped',
+  'tasks_archived',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

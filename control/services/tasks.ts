@@ -62,7 +62,12 @@ function checkCommandLine(req: CreateTaskRequest): void {
   }
 }
 
-export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock; aging?: AgingConfig }): TaskService {
+/** Where finished tasks go after the retention (control/store/task-archive.ts); read-only here. */
+export interface ArchivedTasks {
+  get(id: string): Task | undefined;
+}
+
+export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock; aging?: AgingConfig; archive?: ArchivedTasks }): TaskService {
   const { store, events, clock } = deps;
   const present = taskPresenter(() => clock.now(), deps.aging);
 
@@ -122,8 +127,10 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
     return tasks;
   };
 
+  // A live task shadows any archived line of the same id; an archived one answers like a live
+  // finished task (same visibility, cancel → 409). list() covers live tasks only.
   const visible = (actor: Actor, id: string): Task => {
-    const t = store.get('tasks', id);
+    const t = store.get('tasks', id) ?? deps.archive?.get(id);
     if (!t || !canSee(actor, t.user_id)) throw notFound('Task');
     return t;
   };
