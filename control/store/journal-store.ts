@@ -13,7 +13,7 @@ import { AUDIT_FILE_NAME, appendAuditEvents, auditLines, loadAuditFile, verifyAu
 import { encodeRecordJson, JournalCorruptError, scanJournal } from './journal-format.js';
 import { lockDataDir } from './dir-lock.js';
 import { JournalWriter, SEGMENT_PATTERN, segmentName } from './journal-writer.js';
-import { openSnapshotDb, SnapshotUnreadableError, type SnapshotData } from './snapshot-file.js';
+import { emptySnapshot, openSnapshotDb, SnapshotUnreadableError, type SnapshotData } from './snapshot-file.js';
 import { StoreCore } from './state-core.js';
 import { COLLECTION_NAMES, type AuditCheckpoint, type CollectionName, type Mutation, type Store } from './types.js';
 
@@ -59,6 +59,9 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
     }
     core.apply(puts);
   }
+  // The snapshot's arrays would otherwise hold every task it had until the next one: tasks deleted
+  // since (the archive sweep) could never be collected. The store's maps hold what is live.
+  db.data = emptySnapshot();
 
   const audit = await loadAuditFile(auditFile);
   for (const w of audit.warnings) logger.warn({ file: auditFile }, `audit log problem at start-up: ${w}`);
@@ -86,6 +89,7 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
         await writer.waitDurable(seq);
         db.data = data;
         await db.write();
+        db.data = emptySnapshot(); // see above: keep no second reference to the tasks
         snapshotSeq = seq;
         await removeSegmentsBefore(dataDir, newSegment);
       } finally {
