@@ -46,6 +46,8 @@ export interface TaskService {
    * streams and routes that return a transition's result call it themselves.
    */
   present(t: Task): Task;
+  /** A live task, else an archived one (read-only; FETCHML_TASK_RETENTION_DAYS); no visibility check. */
+  find(id: string): Task | undefined;
 }
 
 /**
@@ -185,6 +187,7 @@ export function createTaskService(deps: { store: Store; events: ControlEvents; c
       return transition(id, { status: 'cancelled', ended_at: iso(clock.now()), failure_kind: 'cancelled' }, []);
     },
     transition,
+    find: (id) => store.get('tasks', id) ?? deps.archive?.get(id),
     present,
   };
 }

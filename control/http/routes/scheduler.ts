@@ -228,7 +228,7 @@ export function schedulerRoutes({ ctx }: ApiDeps): Handlers {
 
     updateJobPriority: async (req) => {
       const id = params<'jobId'>(req).jobId;
-      const t = ctx.store.get('tasks', id);
+      const t = ctx.tasks.find(id); // an archived task is finished: 409 like any other
       if (!t) throw notFound('Task');
       if (isFinalStatus(t.status)) throw conflict(`Task already ${t.status}`);
       const priority = body<{ priority: number }>(req).priority;
@@ -245,7 +245,7 @@ export function schedulerRoutes({ ctx }: ApiDeps): Handlers {
 
     streamJob: (req, reply) => {
       const id = params<'jobId'>(req).jobId;
-      const t = ctx.store.get('tasks', id);
+      const t = ctx.tasks.find(id); // an archived task streams its final state and ends
       // Admins see every job's stream, users their own (another user's task is "not found").
       if (!t || !canSee(actorOf(req), t.user_id)) throw notFound('Task');
       const hub = hubOf(ctx);

@@ -53,6 +53,13 @@ test('archived tasks: GET by id (owner and admin; 404 for others), DELETE 409, l
     assert.equal(del.statusCode, 409);
     assert.equal(del.json().code, 'CONFLICT');
     assert.equal((await h.req(bob, { method: 'DELETE', url: `/v1/tasks/${done.id}` })).statusCode, 404);
+    const prio = await h.req(h.adminKey, { method: 'PATCH', url: `/v1/scheduler/jobs/${done.id}/priority`, payload: { priority: 9 } });
+    assert.equal(prio.statusCode, 409, 'an archived task is finished');
+    // Its job stream gives the final state once and ends (no open stream on a task that cannot change).
+    const stream = await h.req(alice, { method: 'GET', url: `/v1/scheduler/jobs/${done.id}/stream` });
+    assert.equal(stream.statusCode, 200);
+    assert.match(stream.body, /event: task\ndata: \{[^\n]*"status":"completed"/);
+    assert.equal((await h.req(bob, { method: 'GET', url: `/v1/scheduler/jobs/${done.id}/stream` })).statusCode, 404);
     const unknown = await h.req(alice, { method: 'GET', url: '/v1/tasks/00000000-0000-4000-8000-000000000000' });
     assert.equal(unknown.statusCode, 404);
 
