@@ -29,7 +29,7 @@ import { applyTaskReport } from '../services/task-reports.js';
 import type { SchedWorker } from '../scheduler/types.js';
 import { decideGangStatus, gangStops, isGang, rankOf, type NodeStop } from './gang.js';
 import { attachScheduler, detachScheduler } from './live.js';
-import { decideStatus, lostTaskDecision, nodeWorkers, overdueWorkers, reconcileHello, requeuePatch, type CancelOrder } from './reconcile.js';
+import { decideStatus, lostTaskDecision, nodeWorkers, overdueWorkers, reconcileHello, requeuePatch } from './reconcile.js';
 import { WorkerRegistry } from './registry.js';
 import { writeBatcher } from '../../shared/write-batching.js';
 import { createSchedulerLoop, type SchedulerLoop } from './scheduler-loop.js';
@@ -86,7 +86,6 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     const l = workerId ? registry.live.get(workerId) : undefined;
     if (l) send(l.socket, msg);
   };
-  const cancelFrame = (c: CancelOrder): ControlMessage => ({ type: 'cancel', task_id: c.task_id, epoch: c.epoch, reason: c.reason });
 
   // ---- scheduling: the planner's coalesced passes (scheduler-loop.ts) ----
   const loop = createSchedulerLoop(ctx, registry, (workerId, task) => sendTo(workerId, { type: 'assign', task }));
@@ -96,15 +95,20 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     const g = gangStates.get(t.id);
     return g && g.epoch === t.epoch ? g.states : [];
   };
+  /** Every cancel goes through here: the copy's resources stay held until the agent says it stopped (stopping-holds.ts). */
+  const sendCancel = (workerId: string, t: Task | undefined, taskId: string, epoch: number, reason: string) => {
+    if (t) registry.holdStopping(workerId, t, epoch);
+    sendTo(workerId, { type: 'cancel', task_id: taskId, epoch, reason });
+  };
   const stopNodes = (t: Task, stops: readonly NodeStop[], reason: string) => {
-    for (const s of stops) sendTo(s.worker_id, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason });
+    for (const s of stops) sendCancel(s.worker_id, t, t.id, t.epoch, reason);
   };
 
   // ---- task changes made elsewhere (API create/cancel, scheduler) ----
   const onTask = (t: Task, prev?: TaskStatus) => {
     registry.track(t); // follows the store's memory, which may be further on than the event
     if (t.status === 'cancelled' && prev && !isFinalStatus(prev) && prev !== 'queued') {
-      for (const w of nodeWorkers(t)) sendTo(w, { type: 'cancel', task_id: t.id, epoch: t.epoch, reason: 'cancelled through the API' });
+      for (const w of nodeWorkers(t)) sendCancel(w, t, t.id, t.epoch, 'cancelled through the API');
     }
     if (t.status !== 'preparing' && t.status !== 'running' && t.status !== 'collecting') gangStates.delete(t.id);
     loop.noteTask(t, prev);
@@ -143,6 +147,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
   // ---- frames from one agent ----
   const onStatus = async (workerId: string, ws: WebSocket, m: TaskStatusMessage) => {
     if (typeof m.task_id !== 'string' || typeof m.epoch !== 'number' || typeof m.state !== 'string') return;
+    if ((m.state === 'completed' || m.state === 'failed' || m.state === 'cancelled') && registry.releaseStopping(workerId, m.task_id, m.epoch)) loop.request();
     const t = ctx.store.get('tasks', m.task_id);
     if (t && isGang(t) && (m.epoch === t.epoch || rankOf(t, workerId) >= 0)) {
       await onGangStatus(t, workerId, ws, m);
@@ -151,7 +156,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     const d = decideStatus(t, m, workerId, ctx.clock.now());
     let durable: Promise<unknown> | undefined;
     if (d.kind === 'ignore') {
-      if (d.cancel) send(ws, cancelFrame(d.cancel));
+      if (d.cancel) sendCancel(workerId, t, d.cancel.task_id, d.cancel.epoch, d.cancel.reason);
     } else if (t) {
       const patch = { ...d.patch };
       if (patch.status && isFinalStatus(patch.status)) {
@@ -201,7 +206,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     const d = decideGangStatus(t, m, workerId, statesOf(t), ctx.clock.now());
     let durable: Promise<unknown> | undefined;
     if (d.kind === 'ignore') {
-      if (d.cancel) send(ws, cancelFrame(d.cancel));
+      if (d.cancel) sendCancel(workerId, t, d.cancel.task_id, d.cancel.epoch, d.cancel.reason);
     } else {
       gangStates.set(t.id, { epoch: t.epoch, states: d.states });
       if (d.kind === 'apply') {
@@ -248,7 +253,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     const live = registry.live.get(w.id);
     if (live) live.draining = w.status === 'draining';
     const r = reconcileHello(w.id, hello.running, (id) => ctx.store.get('tasks', id), registry.tasksOn(w.id));
-    for (const c of r.cancel) send(ws, cancelFrame(c));
+    for (const c of r.cancel) sendCancel(w.id, ctx.store.get('tasks', c.task_id), c.task_id, c.epoch, c.reason);
     for (const rep of hello.running) {
       const t = ctx.store.get('tasks', rep.task_id);
       if (t && isGang(t) && t.epoch === rep.epoch && rankOf(t, w.id) >= 0) {
@@ -292,8 +297,8 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
         registry.touch(workerId);
         if (m.type === 'heartbeat') {
           const before = registry.live.get(workerId)?.heartbeat;
-          registry.heartbeat(workerId, m);
-          if (registry.queued.size > 0 && freedCapacity(before, m)) loop.request();
+          const released = registry.heartbeat(workerId, m);
+          if (registry.queued.size > 0 && (released || freedCapacity(before, m))) loop.request();
         } else if (m.type === 'task_status') await onStatus(workerId, ws, m);
         else if (m.type === 'log_chunk') await onLog(workerId, ws, m);
         else if (m.type === 'task_report') await applyTaskReport(ctx, workerId, m);

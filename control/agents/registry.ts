@@ -13,6 +13,7 @@ import type { StoredWorker } from '../store/types.js';
 import { nodeWorkers } from './reconcile.js';
 import { allocationsFromTasks, toSchedWorker } from '../scheduler/adapt.js';
 import type { SchedWorker } from '../scheduler/types.js';
+import { StoppingHolds } from './stopping-holds.js';
 
 const ON_WORKER = new Set(['preparing', 'running', 'collecting']);
 
@@ -49,6 +50,8 @@ export class WorkerRegistry {
   /** Last frame time of workers seen since control started, kept after a disconnect (for the timeout). */
   private readonly seen = new Map<string, number>();
   private readonly startedAt: number;
+  /** Copies control ended that agents are still stopping: their resources stay taken (stopping-holds.ts). */
+  private readonly holds = new StoppingHolds();
 
   constructor(private readonly ctx: ControlContext) {
     this.startedAt = ctx.clock.now();
@@ -84,6 +87,24 @@ export class WorkerRegistry {
         }
       }
     }
+  }
+
+  /** Control sent `cancel` for this copy on `workerId`: keep its resources until the agent says it stopped. */
+  holdStopping(workerId: string, task: Task, epoch: number): void {
+    const placed = this.placed.get(task.id);
+    if (placed && placed.epoch === epoch && nodeWorkers(placed).includes(workerId)) return; // still counted as placed
+    if (this.holds.hold(workerId, task, epoch)) this.bump(workerId);
+  }
+
+  /** The agent reported a final state for this copy; true when that freed a hold (plan again). */
+  releaseStopping(workerId: string, taskId: string, epoch: number): boolean {
+    if (!this.holds.release(workerId, taskId, epoch)) return false;
+    this.bump(workerId);
+    return true;
+  }
+
+  private bump(workerId: string): void {
+    this.placedVersion.set(workerId, (this.placedVersion.get(workerId) ?? 0) + 1);
   }
 
   /** Tasks with a node on this worker (gangs included), not finished. */
@@ -138,16 +159,21 @@ export class WorkerRegistry {
     if (!draining) delete w.status_reason;
     const old = this.live.get(w.id);
     this.live.set(w.id, { id: w.id, socket, lastSeen: now, hello });
+    if (this.holds.reconcile(w.id, hello.running)) this.bump(w.id);
     if (old && old.socket !== socket) old.socket.terminate(); // a half-open earlier connection of the same agent
     await this.save(w, [{ event_type: 'worker_connected', resource: `worker:${w.id}`, action: 'connect', success: true, ...(address ? { ip_address: address } : {}), metadata: { name: w.name, gpus: gpus.length } }]);
     return w;
   }
 
-  heartbeat(id: string, hb: HeartbeatMessage): void {
+  /** Records a heartbeat; true when it released holds of copies the agent no longer runs (plan again). */
+  heartbeat(id: string, hb: HeartbeatMessage): boolean {
     const l = this.live.get(id);
-    if (!l) return;
+    if (!l) return false;
     l.lastSeen = this.ctx.clock.now();
     l.heartbeat = hb;
+    if (!this.holds.reconcile(id, hb.running)) return false;
+    this.bump(id);
+    return true;
   }
 
   touch(id: string): void {
@@ -161,6 +187,7 @@ export class WorkerRegistry {
     if (l?.socket === socket) {
       this.seen.set(id, l.lastSeen); // overdue counts from the last frame, not from control's start
       this.live.delete(id);
+      if (this.holds.dropWorker(id)) this.bump(id); // its hello says again what it still runs
     }
   }
 
@@ -189,8 +216,10 @@ export class WorkerRegistry {
   /** The API's Worker: stored record plus live slot use, heartbeat time and active tasks. */
   view(w: StoredWorker): Worker {
     const mine = this.tasksOn(w.id);
-    const batchUsed = mine.filter((t) => t.slot_kind !== 'service').length;
-    const serviceUsed = mine.length - batchUsed;
+    const held = this.holds.slots(w.id);
+    const placedBatch = mine.filter((t) => t.slot_kind !== 'service').length;
+    const batchUsed = placedBatch + held.batch;
+    const serviceUsed = mine.length - placedBatch + held.service;
     const live = this.live.get(w.id);
     const gpus = live?.heartbeat?.gpus?.length ? live.heartbeat.gpus : w.capabilities.gpus;
     const { draining_reason: _ignored, ...pub } = w;
@@ -236,7 +265,7 @@ export class WorkerRegistry {
         capabilities: { ...w.capabilities, ...(gpus ? { gpus } : {}) },
         slots: { batch_total: w.slots.batch_total, service_total: w.slots.service_total, batch_available: w.slots.batch_total, service_available: w.slots.service_total },
       } as Worker;
-      const sched = toSchedWorker(shape, allocationsFromTasks(this.tasksOn(w.id)).filter((a) => a.worker_id === w.id));
+      const sched = toSchedWorker(shape, [...allocationsFromTasks(this.tasksOn(w.id)).filter((a) => a.worker_id === w.id), ...this.holds.allocations(w.id)]);
       this.planCache.set(w.id, { version, stored: w, gpus, sched });
       out.push(sched);
     }
