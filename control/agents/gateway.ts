@@ -31,6 +31,7 @@ import { decideGangStatus, gangStops, isGang, rankOf, type NodeStop } from './ga
 import { attachScheduler, detachScheduler } from './live.js';
 import { decideStatus, lostTaskDecision, nodeWorkers, overdueWorkers, reconcileHello, requeuePatch } from './reconcile.js';
 import { WorkerRegistry } from './registry.js';
+import { durableAcks } from './durable-acks.js';
 import { writeBatcher } from '../../shared/write-batching.js';
 import { createSchedulerLoop, type SchedulerLoop } from './scheduler-loop.js';
 
@@ -176,31 +177,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     ackWhenDurable(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state }, durable);
   };
 
-  /**
-   * Sends an ack once the change it confirms is durable (at once when nothing changed), without
-   * holding up the agent's next frames: they pipeline into shared group commits. The agent drops
-   * a status from its outbox only on the ack, so a change lost to a failed commit is resent.
-   */
-  const unsettled = new Map<string, Promise<unknown>>();
-  const ackWhenDurable = (ws: WebSocket, ack: ControlMessage & { type: 'task_ack' }, applied: Promise<unknown> | undefined) => {
-    // A duplicate of a status whose commit is still in flight is acked only once that one is durable.
-    const durable = applied ?? unsettled.get(ack.task_id);
-    if (!durable) return send(ws, ack);
-    if (applied) {
-      const settled = applied.then(
-        () => undefined,
-        () => undefined,
-      );
-      unsettled.set(ack.task_id, settled);
-      void settled.then(() => {
-        if (unsettled.get(ack.task_id) === settled) unsettled.delete(ack.task_id);
-      });
-    }
-    durable.then(
-      () => send(ws, ack),
-      (err: unknown) => log.error({ err, task: (ack as { task_id?: string }).task_id }, 'could not apply a task status'),
-    );
-  };
+  const ackWhenDurable = durableAcks(send, (err, task) => log.error({ err, task }, 'could not apply a task status'));
 
   const onGangStatus = async (t: Task, workerId: string, ws: WebSocket, m: TaskStatusMessage) => {
     const d = decideGangStatus(t, m, workerId, statesOf(t), ctx.clock.now());
