@@ -1,4 +1,4 @@
-/** Memory fingerprint through systeminformation, in GB (GiB, one decimal) as the API counts it. */
+/** Memory fingerprint through systeminformation, in whole GB (GiB, rounded down) as the API's Worker schema counts it. */
 import os from 'node:os';
 import si from 'systeminformation';
 
@@ -9,5 +9,5 @@ export async function probeMemory(): Promise<{ memory_gb: number }> {
   } catch {
     bytes = os.totalmem();
   }
-  return { memory_gb: Math.round((bytes / 1024 ** 3) * 10) / 10 };
+  return { memory_gb: Math.floor(bytes / 1024 ** 3) };
 }

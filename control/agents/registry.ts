@@ -27,6 +27,12 @@ export interface LiveWorker {
   draining?: boolean;
 }
 
+/**
+ * The Worker schema's counts are integers: a fractional memory size (23.5 GiB) is rounded down,
+ * never up (the planner must not promise memory that is not there); garbage counts as 0.
+ */
+const whole = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+
 /** Same GPUs, same names and health (a heartbeat's fresh array with nothing the planner reads changed). */
 function sameHealth(a: unknown, b: GpuInfo[] | undefined): boolean {
   if (a === b) return true;
@@ -147,11 +153,11 @@ export class WorkerRegistry {
       capabilities: {
         gpu_count: gpus.length,
         ...(gpus[0]?.name ? { gpu_type: gpus[0].name } : {}),
-        cpu_cores: hello.capabilities.cpu_cores,
-        memory_gb: hello.capabilities.memory_gb,
+        cpu_cores: whole(hello.capabilities.cpu_cores),
+        memory_gb: whole(hello.capabilities.memory_gb),
         gpus,
       },
-      slots: { batch_total: hello.slots.batch_total, service_total: hello.slots.service_total, batch_available: hello.slots.batch_total, service_available: hello.slots.service_total },
+      slots: { batch_total: whole(hello.slots.batch_total), service_total: whole(hello.slots.service_total), batch_available: whole(hello.slots.batch_total), service_available: whole(hello.slots.service_total) },
       active_tasks: [],
       status,
       address: hello.address || address || '',

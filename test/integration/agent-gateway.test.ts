@@ -73,3 +73,32 @@ test('garbage frames are answered with BAD_MESSAGE and do not crash control; hel
   const h = await c.api('GET', '/health');
   assert.equal(h.status, 200);
 });
+
+test("a hello's fractional or garbage counts become the Worker schema's whole numbers", async () => {
+  const { Ajv } = await import('ajv');
+  const { loadSpec } = await import('../../control/http/spec.js');
+  const ws = connect(c.token);
+  const got = frames(ws);
+  await new Promise((r) => ws.once('open', r));
+  const odd = hello(1);
+  ws.send(JSON.stringify({
+    ...odd,
+    worker_id: 'w-odd',
+    capabilities: { ...odd.capabilities, cpu_cores: 7.9, memory_gb: 23.5 },
+    slots: { batch_total: 'two', service_total: -1 },
+  }));
+  await new Promise<void>((resolve) => {
+    const check = () => (got.some((f) => f.type === 'welcome') ? resolve() : setTimeout(check, 20));
+    check();
+  });
+  const r = await c.api<Record<string, unknown>>('GET', '/v1/scheduler/workers/w-odd');
+  assert.equal(r.status, 200);
+  const w = r.body as { capabilities: { cpu_cores: number; memory_gb: number }; slots: Record<string, number> };
+  assert.deepEqual([w.capabilities.cpu_cores, w.capabilities.memory_gb], [7, 23], 'rounded down, never up');
+  assert.deepEqual(w.slots, { batch_total: 0, service_total: 0, batch_available: 0, service_available: 0 });
+  const op = loadSpec().operations.find((o) => o.operationId === 'getWorker');
+  assert.ok(op?.responses['200']);
+  const validate = new Ajv({ strict: false }).compile(op.responses['200']);
+  assert.ok(validate(r.body), JSON.stringify(validate.errors));
+  ws.close();
+});

@@ -160,7 +160,7 @@ describe('GPU prober', () => {
 test('probeHost reports cores, memory, hostname and OS', async () => {
   const h = await probeHost();
   assert.ok(Number.isInteger(h.cpu_cores) && h.cpu_cores >= 1);
-  assert.ok(h.memory_gb > 0);
+  assert.ok(h.memory_gb > 0 && Number.isInteger(h.memory_gb), String(h.memory_gb));
   assert.ok(h.hostname.length > 0);
   assert.ok(h.os.length > 0);
 });
