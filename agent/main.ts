@@ -9,6 +9,7 @@ import { defaultSlots } from './daemon/slots.js';
 import { AgentState } from './daemon/state.js';
 import { entrypointArgv } from '../shared/entrypoint.js';
 import { createGpuProber, probeHost } from './probe/index.js';
+import { diskFreeGb, probeDisk } from './probe/disk.js';
 import { createRuntime } from './runtime/index.js';
 
 export interface RunningAgent {
@@ -21,7 +22,7 @@ export async function runAgent(opts: AgentOptions & { logger?: Logger }): Promis
   const logger = opts.logger ?? createLogger('fetchml-agent');
   const state = new AgentState(cfg.dataDir);
   const prober = createGpuProber({ logger });
-  const [host, first] = await Promise.all([probeHost(), prober.probe()]);
+  const [host, first, disk] = await Promise.all([probeHost(), prober.probe(), probeDisk(cfg.dataDir)]);
   const gpus: GpuReading = { status: first.status, gpus: first.gpus, ...(first.message ? { message: first.message } : {}) };
   const slots = defaultSlots(first.gpus.filter((g) => g.healthy).length, cfg.batchSlots, cfg.serviceSlots);
   const runtime = createRuntime(cfg.runtime, {
@@ -37,6 +38,8 @@ export async function runAgent(opts: AgentOptions & { logger?: Logger }): Promis
     prepare: createPreparer(cfg, state.cacheDir, logger),
     argv: entrypointArgv,
     host,
+    ...(disk ? { disk } : {}),
+    diskFreeGb: () => diskFreeGb(cfg.dataDir),
     gpus,
     probeGpus: async () => {
       const r = await prober.probe();

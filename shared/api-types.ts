@@ -198,6 +198,9 @@ export interface Worker {
     cpu_cores: number;
     memory_gb: number;
     gpus?: GpuInfo[];
+    /** Size and free space (GB) of the filesystem holding the agent's data dir. */
+    disk_total_gb?: number;
+    disk_free_gb?: number;
   };
   slots: {
     batch_available: number;

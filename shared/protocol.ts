@@ -33,6 +33,8 @@ export interface AgentCapabilities {
   /** 'degraded' when nvidia-smi failed or hung and the last good reading is reported. */
   probe_status: 'ok' | 'degraded' | 'no_gpu';
   probe_message?: string;
+  /** The filesystem of the agent's data dir (workspaces, dataset cache). Additive to protocol 1. */
+  disk?: { mount: string; total_gb: number; free_gb: number };
 }
 
 export interface HelloMessage {
@@ -56,6 +58,8 @@ export interface HeartbeatMessage {
   gpus: GpuInfo[];
   probe_status: AgentCapabilities['probe_status'];
   running: RunningTaskReport[];
+  /** Free space on the data dir's filesystem, GB (refreshed with the GPU reading). Additive. */
+  disk_free_gb?: number;
 }
 
 export interface TaskStatusMessage {

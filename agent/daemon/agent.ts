@@ -37,6 +37,9 @@ export interface AgentDaemonDeps {
   prepare: Preparer;
   argv: (entrypoint: string, args?: string) => string[];
   host: { cpu_cores: number; memory_gb: number; hostname: string; os?: string };
+  /** The data dir's filesystem at start-up, and how to read its free space again (GB). */
+  disk?: { mount: string; total_gb: number; free_gb: number };
+  diskFreeGb?: () => Promise<number | undefined>;
   gpus: GpuReading;
   probeGpus: () => Promise<GpuReading>;
   slots: { batch_total: number; service_total: number };
@@ -56,6 +59,8 @@ export class AgentDaemon {
   private gpus: GpuReading;
   private lastProbe = 0;
   private probing = false;
+  /** Free GB on the data dir's filesystem, refreshed with the GPU reading. */
+  private diskFree: number | undefined;
   private draining = false;
   /** Status frames that went out at least once (an unsent passing state may be dropped). */
   private readonly sentFrames = new WeakSet<TaskStatusMessage>();
@@ -121,6 +126,7 @@ export class AgentDaemon {
         memory_gb: this.d.host.memory_gb,
         hostname: this.d.host.hostname,
         ...(this.d.host.os ? { os: this.d.host.os } : {}),
+        ...(this.d.disk ? { disk: { ...this.d.disk, ...(this.diskFree !== undefined ? { free_gb: this.diskFree } : {}) } } : {}),
         runtime: this.d.runtime.kind,
         probe_status: this.gpus.status,
         ...(this.gpus.message ? { probe_message: this.gpus.message } : {}),
@@ -145,15 +151,24 @@ export class AgentDaemon {
 
   private heartbeat(): void {
     const u = this.keeper.usage();
-    this.conn?.send({ type: 'heartbeat', seq: ++this.hbSeq, slots_used: { batch: u.batch, service: u.service }, gpus: this.gpus.gpus, probe_status: this.gpus.status, running: this.runningReports() });
+    this.conn?.send({
+      type: 'heartbeat',
+      seq: ++this.hbSeq,
+      slots_used: { batch: u.batch, service: u.service },
+      gpus: this.gpus.gpus,
+      probe_status: this.gpus.status,
+      running: this.runningReports(),
+      ...(this.diskFree !== undefined ? { disk_free_gb: this.diskFree } : {}),
+    });
     // GPU metrics refresh in the background, at most every 10 s: nvidia-smi can be slow.
     if (!this.probing && this.d.clock.now() - this.lastProbe > 10_000) {
       this.probing = true;
       this.d
         .probeGpus()
-        .then((g) => {
+        .then(async (g) => {
           this.gpus = g;
           this.keeper.updateGpus(g.gpus);
+          this.diskFree = (await this.d.diskFreeGb?.()) ?? this.diskFree;
         })
         .catch(() => undefined)
         .finally(() => {

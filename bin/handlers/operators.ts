@@ -37,7 +37,9 @@ export async function listWorkersCommand({ opts }: ActionContext): Promise<numbe
 export async function showWorkerCommand({ args, opts }: ActionContext): Promise<number> {
   return withSession(opts, async (s) => {
     const w = await s.client.worker(args[0]!);
-    s.print(w, () => workersTable([w]) + (w.capabilities.gpus?.length ? formatTable(['gpu', 'name', 'memory', 'healthy'], w.capabilities.gpus.map((g) => [String(g.index), g.name, `${g.memory_total_mb} MiB`, g.healthy ? 'yes' : `no: ${g.unhealthy_reason ?? ''}`])) : ''));
+    const c = w.capabilities;
+    const disk = c.disk_total_gb !== undefined ? `disk (data dir): ${c.disk_free_gb ?? '?'} GB free of ${c.disk_total_gb} GB\n` : '';
+    s.print(w, () => workersTable([w]) + disk + (c.gpus?.length ? formatTable(['gpu', 'name', 'memory', 'healthy'], c.gpus.map((g) => [String(g.index), g.name, `${g.memory_total_mb} MiB`, g.healthy ? 'yes' : `no: ${g.unhealthy_reason ?? ''}`])) : ''));
     return 0;
   });
 }

@@ -33,6 +33,14 @@ export interface LiveWorker {
  */
 const whole = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
 
+/** The data dir's filesystem as the Worker schema shows it; nothing for garbage. */
+function diskOf(d: unknown): { disk_total_gb?: number; disk_free_gb?: number } {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+  const total = n((d as { total_gb?: unknown } | undefined)?.total_gb);
+  const free = n((d as { free_gb?: unknown } | undefined)?.free_gb);
+  return { ...(total !== undefined ? { disk_total_gb: total } : {}), ...(free !== undefined ? { disk_free_gb: free } : {}) };
+}
+
 /** Same GPUs, same names and health (a heartbeat's fresh array with nothing the planner reads changed). */
 function sameHealth(a: unknown, b: GpuInfo[] | undefined): boolean {
   if (a === b) return true;
@@ -156,6 +164,7 @@ export class WorkerRegistry {
         cpu_cores: whole(hello.capabilities.cpu_cores),
         memory_gb: whole(hello.capabilities.memory_gb),
         gpus,
+        ...diskOf(hello.capabilities.disk),
       },
       slots: { batch_total: whole(hello.slots.batch_total), service_total: whole(hello.slots.service_total), batch_available: whole(hello.slots.batch_total), service_available: whole(hello.slots.service_total) },
       active_tasks: [],
@@ -236,7 +245,7 @@ export class WorkerRegistry {
       ...pub,
       ...(gpuReason && w.status === 'active' && !w.status_reason ? { status_reason: gpuReason } : {}),
       ...(live ? { last_heartbeat: iso(live.lastSeen) } : {}),
-      capabilities: { ...w.capabilities, ...(gpus ? { gpus } : {}) },
+      capabilities: { ...w.capabilities, ...(gpus ? { gpus } : {}), ...diskOf({ total_gb: w.capabilities.disk_total_gb, free_gb: live?.heartbeat?.disk_free_gb ?? w.capabilities.disk_free_gb }) },
       slots: {
         batch_total: w.slots.batch_total,
         service_total: w.slots.service_total,

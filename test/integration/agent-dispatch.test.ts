@@ -14,10 +14,16 @@ describe('control + 2 agents (2 and 1 fake GPUs), process runtime', () => {
   });
   after(() => c.close());
 
-  test('workers report their GPUs and slots', async () => {
+  test('workers report their GPUs, slots, whole-GB memory and the disk of their data dir', async () => {
     const ws = await c.workers();
     assert.deepEqual(ws.map((w) => w.capabilities.gpu_count).sort(), [1, 2]);
-    for (const w of ws) assert.equal(w.slots.batch_total, w.capabilities.gpu_count);
+    for (const w of ws) {
+      assert.equal(w.slots.batch_total, w.capabilities.gpu_count);
+      assert.ok(Number.isInteger(w.capabilities.memory_gb) && w.capabilities.memory_gb > 0);
+      const { disk_total_gb: total, disk_free_gb: free } = w.capabilities;
+      assert.ok(typeof total === 'number' && total > 0, `disk_total_gb ${String(total)}`);
+      assert.ok(typeof free === 'number' && free >= 0 && free <= total, `disk_free_gb ${String(free)}`);
+    }
   });
 
   test('GPU tasks get disjoint GPUs; a fourth waits until one is free', async () => {

@@ -65,5 +65,9 @@ describe('fetchml run against control + agent', () => {
     const undrain = await c.cli(['workers', 'undrain', id, '--json']);
     assert.equal(undrain.exitCode, 0, undrain.stderr);
     await waitFor(async () => (await c.client.worker(id)).status === 'active', { what: 'worker active again' });
+    const show = await c.cli(['workers', 'show', id]);
+    assert.equal(show.exitCode, 0, show.stderr);
+    assert.match(show.stdout, /disk \(data dir\): [\d.]+ GB free of [\d.]+ GB/);
+    assert.match(show.stdout, /GPU\s+NAME\s+MEMORY\s+HEALTHY/);
   });
 });
