@@ -9,21 +9,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSnapshotArchive } from '../../shared/snapshot-archive.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
+import { podmanSkip, podmanTestFlags } from '../helpers/podman.js';
 import { startCluster } from './agent-cluster.js';
 
-const hasPodman = (() => {
-  try {
-    execFileSync('which', ['podman'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
-test('a task runs in a real podman container through the agent: snapshot in /workspace, logs, exit code', { skip: hasPodman ? false : 'podman is not installed (.ci/run installs podman runc busybox-static)', timeout: 120_000 }, async () => {
+test('a task runs in a real podman container through the agent: snapshot in /workspace, logs, exit code', { skip: podmanSkip, timeout: 120_000 }, async () => {
   const cluster = await startCluster();
   const root = join(cluster.dir, 'podman');
-  const globalFlags = ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
+  const globalFlags = podmanTestFlags(root);
   try {
     await mkdir(root, { recursive: true });
     const image = await buildBusyboxImage(['podman', ...globalFlags], root);

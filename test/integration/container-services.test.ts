@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { JupyterService } from '../../shared/api-types.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
+import { podmanSkip, podmanTestFlags } from '../helpers/podman.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { waitFor } from '../helpers/wait.js';
 import { startCluster, type Cluster } from './agent-cluster.js';
@@ -130,19 +131,11 @@ describe('container networking through the agent (fake docker)', () => {
   });
 });
 
-const hasPodman = (() => {
-  try {
-    execFileSync('which', ['podman'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
-test('real podman: a busybox httpd service answers the agent on its published port', { skip: hasPodman ? false : 'podman is not installed', timeout: 120_000 }, async () => {
+test('real podman: a busybox httpd service answers the agent on its published port', { skip: podmanSkip, timeout: 120_000 }, async () => {
   const cluster = await startCluster();
   const root = join(cluster.dir, 'podman');
-  const globalFlags = ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
+  const globalFlags = podmanTestFlags(root);
   try {
     await mkdir(root, { recursive: true });
     const image = await buildBusyboxImage(['podman', ...globalFlags], root);

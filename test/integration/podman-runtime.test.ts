@@ -7,22 +7,13 @@ import { join } from 'node:path';
 import { ContainerRuntime } from '../../agent/runtime/container.js';
 import type { StartSpec } from '../../agent/runtime/types.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
+import { podmanSkip, podmanTestFlags } from '../helpers/podman.js';
 import { waitFor } from '../helpers/wait.js';
 
-const podmanPath = (() => {
-  try {
-    return execFileSync('which', ['podman'], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
-})();
 
-test('podman runtime runs a task in a real container: logs, exit code, stop, reattach', { skip: podmanPath ? false : 'podman is not installed (apt-get install podman runc busybox-static)', timeout: 120_000 }, async () => {
+test('podman runtime runs a task in a real container: logs, exit code, stop, reattach', { skip: podmanSkip, timeout: 120_000 }, async () => {
   const root = await mkdtemp(join(tmpdir(), 'fetchml-podman-'));
-  const globalFlags = [
-    '--root', join(root, 'storage'), '--runroot', join(root, 'run'),
-    '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc',
-  ];
+  const globalFlags = podmanTestFlags(root);
   const rt = new ContainerRuntime({ cli: 'podman', globalFlags, runFlags: ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'] });
   after(async () => {
     try {
