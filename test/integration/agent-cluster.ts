@@ -85,7 +85,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
 
 /**
  * Tasks outlive a SIGKILLed agent by design, kept by the agent's resident launcher: kill what each
- * agent's launcher still runs (whole process groups), then the launcher, so no test leaves work behind.
+ * agent's launcher still runs (whole process groups) and the launcher, so no test leaves work behind.
  */
 function killLeftoverTasks(clusterDir: string): void {
   for (const entry of readdirSync(clusterDir).filter((n) => n.startsWith('agent-'))) {
@@ -102,7 +102,8 @@ function killLeftoverTasks(clusterDir: string): void {
     } catch {
       /* launcher already gone */
     }
-    for (const pid of [...children.map((c) => -c), launcher]) {
+    // The launcher first: killed, it cannot write an exit file into a dir being removed.
+    for (const pid of [launcher, ...children.map((c) => -c)]) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
