@@ -35,6 +35,8 @@ export interface ControlConfig {
   taskRetentionDays: number;
   /** How often the archive sweep runs after the one at start-up. */
   archiveSweepIntervalMs: number;
+  /** Newest audit events kept parsed in memory; older ones are indexed and read from audit.jsonl. */
+  auditMemoryEvents: number;
 }
 
 const num = (v: string | undefined, dflt: number, min = 0): number => {
@@ -50,6 +52,16 @@ export function retentionDays(v: string | undefined): number {
   const n = Number(v);
   if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n > 36_500) {
     throw new Error(`FETCHML_TASK_RETENTION_DAYS must be a whole number of days from 0 to 36500 (0 keeps every task live), got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/** A whole number of events, 0 up to 100 million; anything else is refused naming the variable. */
+export function auditMemoryEvents(v: string | undefined): number {
+  if (v === undefined || v.trim() === '') return 100_000;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n > 100_000_000) {
+    throw new Error(`FETCHML_AUDIT_MEMORY_EVENTS must be a whole number of audit events from 0 to 100000000 (default 100000), got ${JSON.stringify(v)}`);
   }
   return n;
 }
@@ -76,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: Partial<C
     masterPortRange: env.FETCHML_MASTER_PORT_RANGE ?? '29500-29999',
     taskRetentionDays: retentionDays(env.FETCHML_TASK_RETENTION_DAYS),
     archiveSweepIntervalMs: 3600_000,
+    auditMemoryEvents: auditMemoryEvents(env.FETCHML_AUDIT_MEMORY_EVENTS),
   };
   const merged = { ...cfg, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) } as ControlConfig;
   merged.dataDir = resolve(merged.dataDir);

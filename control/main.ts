@@ -41,7 +41,7 @@ export async function runControl(opts: {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = createLogger('control', opts.quiet ? 'warn' : (env.FETCHML_LOG_LEVEL ?? 'info'));
   const clock = systemClock;
-  const store = await openJournalStore({ dataDir: config.dataDir, logger, clock });
+  const store = await openJournalStore({ dataDir: config.dataDir, logger, clock, auditMemoryEvents: config.auditMemoryEvents });
   try {
     const token = await agentToken(config.dataDir, env);
     const control = await createControl({ config, store, logger, clock, agentToken: token });

@@ -5,7 +5,7 @@
  */
 import { open, readFile, truncate } from 'node:fs/promises';
 import type { AuditEvent, VerificationResult } from '../../shared/api-types.js';
-import { GENESIS_HASH, parseAuditLine, parseAuditLines, verifyChain, type AuditCheckpointInput } from './chain.js';
+import { ChainVerifier, GENESIS_HASH, parseAuditLine, parseAuditLines, type AuditCheckpointInput } from './chain.js';
 
 export const AUDIT_FILE_NAME = 'audit.jsonl';
 
@@ -69,14 +69,52 @@ export async function loadAuditFile(file: string): Promise<LoadedAuditLog> {
   return { events, warnings };
 }
 
-/** Re-reads the file from disk and verifies it from genesis (that is what detects tampering). */
+/**
+ * Re-reads the file from disk and verifies it from genesis (that is what detects tampering), line
+ * by line in chunks: a long log is never held whole, as text or as events.
+ */
 export async function verifyAuditFile(
   file: string,
   checkpoint: AuditCheckpointInput | undefined,
   verifiedAt: string,
+  chunkBytes = 8 * 1024 * 1024,
 ): Promise<VerificationResult> {
-  const buf = await readIfExists(file);
-  return verifyChain(parseAuditLines(buf ? buf.toString('utf8') : ''), checkpoint, verifiedAt);
+  const verifier = new ChainVerifier(checkpoint);
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return verifier.result(verifiedAt);
+  }
+  try {
+    let buf = Buffer.allocUnsafe(Math.max(16, chunkBytes));
+    let have = 0;
+    let pos = 0;
+    for (;;) {
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2); // a line longer than the buffer
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, have, buf.length - have, pos + have);
+      if (bytesRead === 0) break;
+      have += bytesRead;
+      let start = 0;
+      for (let nl = buf.indexOf(0x0a, start); nl !== -1 && nl < have; nl = buf.indexOf(0x0a, start)) {
+        verifier.add(parseAuditLine(buf.toString('utf8', start, nl)));
+        start = nl + 1;
+      }
+      buf.copy(buf, 0, start, have);
+      have -= start;
+      pos += start;
+    }
+    // A last line without its newline is still a line (as split('\n') saw it).
+    if (have > 0) verifier.add(parseAuditLine(buf.toString('utf8', 0, have)));
+  } finally {
+    await fh.close();
+  }
+  return verifier.result(verifiedAt);
 }
 
 export function auditLines(events: readonly AuditEvent[]): string {
@@ -85,7 +123,8 @@ export function auditLines(events: readonly AuditEvent[]): string {
   return out;
 }
 
-async function appendRaw(file: string, text: string): Promise<void> {
+/** Appends text and fsyncs it. */
+export async function appendRaw(file: string, text: string): Promise<void> {
   const fh = await open(file, 'a', 0o600);
   try {
     await fh.write(text);

@@ -81,62 +81,76 @@ export function verifyChain(
   checkpoint: AuditCheckpointInput | undefined,
   verifiedAt: string,
 ): VerificationResult {
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  let firstTampered: number | undefined;
-  let reason: string | undefined;
-  let total = 0;
-  const hashAt = new Map<number, string>();
-  for (const entry of entries) {
+  const v = new ChainVerifier(checkpoint);
+  for (const entry of entries) v.add(entry);
+  return v.result(verifiedAt);
+}
+
+/** verifyChain one entry at a time, so a long log is checked without holding it all. */
+export class ChainVerifier {
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+  private firstTampered: number | undefined;
+  private reason: string | undefined;
+  private total = 0;
+  private hashAtCheckpoint: string | undefined;
+
+  constructor(private readonly checkpoint: AuditCheckpointInput | undefined) {}
+
+  add(entry: AuditLogEntry): void {
     if (!('event' in entry)) {
-      if (firstTampered === undefined) {
-        firstTampered = expectedSeq;
-        reason = `line for sequence ${expectedSeq} is unreadable: ${entry.unparsable}`;
+      if (this.firstTampered === undefined) {
+        this.firstTampered = this.expectedSeq;
+        this.reason = `line for sequence ${this.expectedSeq} is unreadable: ${entry.unparsable}`;
       }
-      expectedSeq++;
-      continue;
+      this.expectedSeq++;
+      return;
     }
     const e = entry.event;
-    total++;
-    if (checkpoint && e.sequence_num === checkpoint.total_events) hashAt.set(e.sequence_num, e.event_hash);
-    if (firstTampered === undefined) {
-      if (e.sequence_num !== expectedSeq) {
-        firstTampered = expectedSeq;
-        reason = `expected sequence ${expectedSeq}, found ${e.sequence_num}`;
-      } else if (e.prev_hash !== prevHash) {
-        firstTampered = e.sequence_num;
-        reason = `event ${e.sequence_num} does not link to the event before it`;
+    this.total++;
+    if (this.checkpoint && e.sequence_num === this.checkpoint.total_events) this.hashAtCheckpoint = e.event_hash;
+    if (this.firstTampered === undefined) {
+      if (e.sequence_num !== this.expectedSeq) {
+        this.firstTampered = this.expectedSeq;
+        this.reason = `expected sequence ${this.expectedSeq}, found ${e.sequence_num}`;
+      } else if (e.prev_hash !== this.prevHash) {
+        this.firstTampered = e.sequence_num;
+        this.reason = `event ${e.sequence_num} does not link to the event before it`;
       } else if (hashAuditEvent(e) !== e.event_hash) {
-        firstTampered = e.sequence_num;
-        reason = `event ${e.sequence_num} does not match its hash`;
+        this.firstTampered = e.sequence_num;
+        this.reason = `event ${e.sequence_num} does not match its hash`;
       }
     }
-    prevHash = e.event_hash;
-    expectedSeq = Math.max(expectedSeq, e.sequence_num) + 1;
+    this.prevHash = e.event_hash;
+    this.expectedSeq = Math.max(this.expectedSeq, e.sequence_num) + 1;
   }
-  const result: VerificationResult = {
-    valid: firstTampered === undefined,
-    total_events: total,
-    chain_root_hash: total === 0 ? GENESIS_HASH : prevHash,
-    verified_at: verifiedAt,
-  };
-  if (firstTampered !== undefined) {
-    result.first_tampered = firstTampered;
-    result.reason = reason;
-  }
-  if (checkpoint) {
-    const problem = checkCheckpoint(checkpoint, hashAt.get(checkpoint.total_events), expectedSeq - 1);
-    result.checkpoint_valid = problem === undefined;
-    if (problem) {
-      result.valid = false;
-      result.reason = result.reason ? `${result.reason}; ${problem}` : problem;
-      if (result.first_tampered === undefined) {
-        // Truncation: the first missing number. Rewrite: the checkpoint's event no longer matches.
-        result.first_tampered = Math.min(expectedSeq, Math.max(1, checkpoint.total_events));
+
+  result(verifiedAt: string): VerificationResult {
+    const { checkpoint, firstTampered, total, expectedSeq } = this;
+    const result: VerificationResult = {
+      valid: firstTampered === undefined,
+      total_events: total,
+      chain_root_hash: total === 0 ? GENESIS_HASH : this.prevHash,
+      verified_at: verifiedAt,
+    };
+    if (firstTampered !== undefined) {
+      result.first_tampered = firstTampered;
+      result.reason = this.reason;
+    }
+    if (checkpoint) {
+      const problem = checkCheckpoint(checkpoint, this.hashAtCheckpoint, expectedSeq - 1);
+      result.checkpoint_valid = problem === undefined;
+      if (problem) {
+        result.valid = false;
+        result.reason = result.reason ? `${result.reason}; ${problem}` : problem;
+        if (result.first_tampered === undefined) {
+          // Truncation: the first missing number. Rewrite: the checkpoint's event no longer matches.
+          result.first_tampered = Math.min(expectedSeq, Math.max(1, checkpoint.total_events));
+        }
       }
     }
+    return result;
   }
-  return result;
 }
 
 function checkCheckpoint(cp: AuditCheckpointInput, hashThere: string | undefined, lastSeq: number): string | undefined {

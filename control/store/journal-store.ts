@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { AuditEvent, AuditEventDraft, VerificationResult } from '../../shared/api-types.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
-import { AUDIT_FILE_NAME, appendAuditEvents, auditLines, loadAuditFile, verifyAuditFile } from '../audit/audit-file.js';
+import { AUDIT_FILE_NAME, appendAuditEvents, auditLines, verifyAuditFile } from '../audit/audit-file.js';
+import { DEFAULT_AUDIT_MEMORY_EVENTS, openFileAuditHistory } from '../audit/file-audit-history.js';
 import { encodeRecordJson, JournalCorruptError, scanJournal } from './journal-format.js';
 import { lockDataDir } from './dir-lock.js';
 import { JournalWriter, SEGMENT_PATTERN, segmentName } from './journal-writer.js';
@@ -23,6 +24,8 @@ export interface JournalStoreOptions {
   clock?: Clock;
   /** Write a snapshot (and drop old journal segments) after this many commits; default 20,000. */
   snapshotEveryRecords?: number;
+  /** Audit events kept parsed in memory (the newest); older ones are read from audit.jsonl. Default 100,000. */
+  auditMemoryEvents?: number;
 }
 
 export const SNAPSHOT_FILE_NAME = 'snapshot.json';
@@ -46,7 +49,11 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
   const snapshotEvery = Math.max(1, opts.snapshotEveryRecords ?? 20_000);
   const auditFile = join(dataDir, AUDIT_FILE_NAME);
 
-  const core = new StoreCore(clock);
+  // Every event indexed, the newest parsed (docs/api.md, "Audit log in memory").
+  const audit = await openFileAuditHistory(auditFile, opts.auditMemoryEvents ?? DEFAULT_AUDIT_MEMORY_EVENTS);
+  for (const w of audit.warnings) logger.warn({ file: auditFile }, `audit log problem at start-up: ${w}`);
+  const history = audit.history;
+  const core = new StoreCore(clock, history);
   const db = openSnapshotDb(join(dataDir, SNAPSHOT_FILE_NAME));
   await db.read();
   let snapshotSeq = db.data.journal_seq;
@@ -63,20 +70,21 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
   // since (the archive sweep) could never be collected. The store's maps hold what is live.
   db.data = emptySnapshot();
 
-  const audit = await loadAuditFile(auditFile);
-  for (const w of audit.warnings) logger.warn({ file: auditFile }, `audit log problem at start-up: ${w}`);
-  for (const e of audit.events) core.pushAudit(e);
-
   const { lastSeq, lastSegment, missingAudit } = await replayJournal(dataDir, core, snapshotSeq, logger);
   if (missingAudit.length > 0) {
     logger.warn({ count: missingAudit.length }, 're-appending audit events the journal holds but audit.jsonl lacks');
     await appendAuditEvents(auditFile, missingAudit);
   }
+  history.markDurable(history.count);
 
   const writer = await JournalWriter.open(dataDir, lastSegment, auditFile, lastSeq);
   let assignedSeq = lastSeq;
   let snapshotting: Promise<void> | undefined;
   let closed = false;
+  // (journal seq, audit events chained up to it) of commits whose audit lines are not yet fsync'd:
+  // the history keeps those events in memory until the writer says they are durable.
+  const auditPending: Array<[number, number]> = [];
+  let auditPendingHead = 0;
 
   const snapshot = (): Promise<void> => {
     if (snapshotting) return snapshotting;
@@ -100,6 +108,15 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
   };
 
   writer.onFlushed = () => {
+    let durable = -1;
+    while (auditPendingHead < auditPending.length && auditPending[auditPendingHead]![0] <= writer.auditDurableSeq) {
+      durable = auditPending[auditPendingHead++]![1];
+    }
+    if (auditPendingHead > 1024 && auditPendingHead * 2 > auditPending.length) {
+      auditPending.splice(0, auditPendingHead);
+      auditPendingHead = 0;
+    }
+    if (durable >= 0) history.markDurable(durable);
     if (!closed && !snapshotting && assignedSeq - snapshotSeq >= snapshotEvery) {
       snapshot().catch((err: unknown) => logger.error({ err }, 'periodic store snapshot failed'));
     }
@@ -118,6 +135,7 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
       const events = core.chain(drafts);
       core.apply(mutations);
       const seq = ++assignedSeq;
+      if (events.length > 0) auditPending.push([seq, history.count]);
       const frame = encodeRecordJson(`{"seq":${seq},"m":${mutationsJson},"a":${JSON.stringify(events)}}`);
       await writer.append(frame, auditLines(events), seq);
       return events;
@@ -137,6 +155,7 @@ async function openLocked(opts: JournalStoreOptions, unlock: () => Promise<void>
       // A snapshot on the way out makes the next start a plain read.
       if (!writer.failure && assignedSeq > snapshotSeq) await snapshot();
       await writer.close();
+      history.close();
       await unlock();
     },
   };

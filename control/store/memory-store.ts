@@ -1,13 +1,15 @@
 /** The Store with nothing on disk: for unit tests and anything that needs no durability. */
 import type { AuditEvent, AuditEventDraft, VerificationResult } from '../../shared/api-types.js';
 import { iso, systemClock, type Clock } from '../../shared/time.js';
+import { MemoryAuditHistory } from '../audit/audit-history.js';
 import { verifyChain } from '../audit/chain.js';
 import { StoreCore } from './state-core.js';
 import type { AuditCheckpoint, Mutation, Store } from './types.js';
 
 export function createMemoryStore(opts: { clock?: Clock } = {}): Store {
   const clock = opts.clock ?? systemClock;
-  const core = new StoreCore(clock);
+  const history = new MemoryAuditHistory(); // everything in memory: tests hold few events
+  const core = new StoreCore(clock, history);
   let closed = false;
   return {
     get: (coll, id) => core.get(coll, id),
@@ -25,7 +27,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): Store {
     auditRoot: () => core.auditRoot(),
     async verifyAudit(checkpoint?: AuditCheckpoint): Promise<VerificationResult> {
       // Round-trip through JSON so the check sees what a file would hold.
-      const entries = core.auditLog.map((e) => ({ event: JSON.parse(JSON.stringify(e)) as AuditEvent }));
+      const entries = history.events.map((e) => ({ event: JSON.parse(JSON.stringify(e)) as AuditEvent }));
       return verifyChain(entries, checkpoint, iso(clock.now()));
     },
     async snapshot() {},

@@ -1,14 +1,15 @@
 /**
  * The state both stores share: one Map per collection (insertion order), mutations applied
- * atomically, and the audit chain in memory. The journal store adds durability around it; the
- * memory store is this and nothing else. Stored values are kept by reference: callers put new
+ * atomically, and the audit chain's head and history (all in memory for the memory store; a window
+ * plus an index over audit.jsonl for the journal store). The journal store adds durability around
+ * it; the memory store is this and nothing else. Stored values are kept by reference: callers put new
  * objects instead of editing ones they got from `get`.
  */
 import type { AuditEvent, AuditEventDraft } from '../../shared/api-types.js';
 import { FetchmlError } from '../../shared/errors.js';
 import { iso, type Clock } from '../../shared/time.js';
 import { chainAuditEvent, GENESIS_HEAD, type ChainHead } from '../audit/chain.js';
-import { queryAuditEvents } from '../audit/query.js';
+import { MemoryAuditHistory, type AuditHistory } from '../audit/audit-history.js';
 import { AUDIT_EVENT_TYPES } from '../../shared/api-types.js';
 import { COLLECTION_NAMES, type AuditQuery, type CollectionName, type Collections, type Mutation } from './types.js';
 
@@ -17,12 +18,15 @@ const COLLECTIONS = new Set<string>(COLLECTION_NAMES);
 
 export class StoreCore {
   private readonly maps = new Map<CollectionName, Map<string, unknown>>();
-  /** Audit events in sequence order (as read from the log plus those chained since). */
-  readonly auditLog: AuditEvent[] = [];
-  private head: ChainHead = GENESIS_HEAD;
+  private head: ChainHead;
 
-  constructor(private readonly clock: Clock) {
+  /** `audit`: the events read from the log (the chain continues after its last one) plus those chained since. */
+  constructor(
+    private readonly clock: Clock,
+    readonly audit: AuditHistory = new MemoryAuditHistory(),
+  ) {
     for (const c of COLLECTION_NAMES) this.maps.set(c, new Map());
+    this.head = audit.loadedHead ?? GENESIS_HEAD;
   }
 
   get<C extends CollectionName>(coll: C, id: string): Collections[C] | undefined {
@@ -85,9 +89,9 @@ export class StoreCore {
     return out;
   }
 
-  /** Records an event read back from the log; the chain continues from the last one. */
+  /** Records an event (chained here, or replayed from the journal); the chain continues from it. */
   pushAudit(e: AuditEvent): void {
-    this.auditLog.push(e);
+    this.audit.append(e);
     this.head = { sequence_num: e.sequence_num, event_hash: e.event_hash };
   }
 
@@ -96,7 +100,7 @@ export class StoreCore {
   }
 
   auditEvents(q: AuditQuery): { events: AuditEvent[]; total: number } {
-    return queryAuditEvents(this.auditLog, q);
+    return this.audit.query(q);
   }
 
   auditRoot(): { root_hash: string; total_events: number; timestamp: string } {
