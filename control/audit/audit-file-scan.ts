@@ -24,7 +24,7 @@ const NL = 0x0a;
 const CHUNK = 8 * 1024 * 1024;
 
 export async function scanAuditFile(file: string, chunkBytes = CHUNK): Promise<ScannedAuditFile> {
-  const index = new AuditIndex();
+  let index = new AuditIndex();
   const chainWarnings: string[] = [];
   const tornWarnings: string[] = [];
   let head: ChainHead | undefined;
@@ -58,6 +58,8 @@ export async function scanAuditFile(file: string, chunkBytes = CHUNK): Promise<S
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { index, warnings: [], head, bytes: 0 };
     throw err;
   }
+  // Sized from the file (lines are rarely under 200 bytes) so the arrays are not regrown on the way.
+  index = new AuditIndex(Math.min(64 * 1024 * 1024, Math.ceil((await fh.stat()).size / 200)));
   let base = 0; // file offset of buf[0]
   let have = 0; // bytes in buf
   try {
@@ -98,5 +100,6 @@ export async function scanAuditFile(file: string, chunkBytes = CHUNK): Promise<S
   } finally {
     await fh.close();
   }
+  index.compact();
   return { index, warnings: [...tornWarnings, ...chainWarnings], head, bytes: base };
 }

@@ -120,11 +120,19 @@ export class AuditIndex {
     return { positions, total };
   }
 
+  /** Drops most spare capacity (after the start-up scan, which grew the arrays by halves). */
+  compact(): void {
+    this.resize(this.size + Math.max(1024, this.size >> 5));
+  }
+
   private grow(): void {
-    const cap = Math.ceil(this.cap * 1.5);
+    this.resize(Math.ceil(this.cap * 1.5));
+  }
+
+  private resize(cap: number): void {
     const more = <T extends Float64Array | Uint32Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap);
-      b.set(a);
+      b.set(a.subarray(0, Math.min(a.length, cap)));
       return b;
     };
     this.ts = more(this.ts, (n) => new Float64Array(n));

@@ -34,14 +34,12 @@ const enum Field {
   Prev = 4,
   Hash = 5,
 }
-const KEYS: ReadonlyArray<[Field, Buffer]> = [
-  [Field.Seq, Buffer.from('sequence_num')],
-  [Field.Timestamp, Buffer.from('timestamp')],
-  [Field.Type, Buffer.from('event_type')],
-  [Field.User, Buffer.from('user_id')],
-  [Field.Prev, Buffer.from('prev_hash')],
-  [Field.Hash, Buffer.from('event_hash')],
-];
+const KEY_SEQ = Buffer.from('sequence_num');
+const KEY_TS = Buffer.from('timestamp');
+const KEY_PREV = Buffer.from('prev_hash');
+const KEY_TYPE = Buffer.from('event_type');
+const KEY_HASH = Buffer.from('event_hash');
+const KEY_USER = Buffer.from('user_id');
 
 /** Thrown inside the walk when the line is not something it can vouch for. */
 class Unsure extends Error {}
@@ -52,10 +50,8 @@ class Walker {
   pos = 0;
   /** Set by string(): whether the last string held an escape or a non-ASCII byte. */
   complex = false;
-  constructor(
-    readonly b: Buffer,
-    readonly end: number,
-  ) {}
+  b: Buffer = Buffer.alloc(0);
+  end = 0;
 
   ws(): void {
     const { b, end } = this;
@@ -178,12 +174,28 @@ const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 const isDigit1 = (c: number) => c >= 0x31 && c <= 0x39;
 const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
 
-function keyField(b: Buffer, start: number, end: number): Field {
-  const len = end - start;
-  for (const [f, k] of KEYS) if (k.length === len && b.compare(k, 0, len, start, end) === 0) return f;
-  return Field.None;
+/** Byte-wise in JS: a native Buffer.compare per key costs more than the comparison itself. */
+function same(b: Buffer, start: number, key: Buffer): boolean {
+  for (let k = 0; k < key.length; k++) if (b[start + k] !== key[k]) return false;
+  return true;
 }
 
+function keyField(b: Buffer, start: number, end: number): Field {
+  switch (end - start) {
+    case 12:
+      return same(b, start, KEY_SEQ) ? Field.Seq : Field.None;
+    case 9:
+      return same(b, start, KEY_TS) ? Field.Timestamp : same(b, start, KEY_PREV) ? Field.Prev : Field.None;
+    case 10:
+      return same(b, start, KEY_TYPE) ? Field.Type : same(b, start, KEY_HASH) ? Field.Hash : Field.None;
+    case 7:
+      return same(b, start, KEY_USER) ? Field.User : Field.None;
+    default:
+      return Field.None;
+  }
+}
+
+const walker = new Walker();
 const starts = new Int32Array(6);
 const ends = new Int32Array(6);
 /** 0 missing, 1 plain string, 2 string with escapes/non-ASCII, 3 number, 4 anything else. */
@@ -200,7 +212,9 @@ function text(b: Buffer, f: Field): string {
 /** The fast path; undefined when the line needs the full parse (which decides either way). */
 function walk(b: Buffer, start: number, end: number): AuditLineFields | undefined {
   kinds.fill(0);
-  const w = new Walker(b, end);
+  const w = walker;
+  w.b = b;
+  w.end = end;
   w.pos = start;
   w.ws();
   if (w.at(w.pos) !== 0x7b) return undefined;
