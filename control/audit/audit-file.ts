@@ -25,8 +25,9 @@ async function readIfExists(file: string): Promise<Buffer | undefined> {
 }
 
 /**
- * Reads the log for start-up. Checks order and links (cheap) but not every hash (that is
- * `verify`'s job, on demand), so start-up stays fast with a long log.
+ * Reads the whole log into memory, checking order and links (not every hash: `verify` does that).
+ * The store starts with scanAuditFile (audit-file-scan.ts) instead, which gives the same warnings
+ * and torn-tail handling without holding every event; this one stays as its reference in tests.
  */
 export async function loadAuditFile(file: string): Promise<LoadedAuditLog> {
   const warnings: string[] = [];
