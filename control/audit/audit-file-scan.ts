@@ -9,6 +9,7 @@ import { appendRaw } from './audit-file.js';
 import { GENESIS_HASH, type ChainHead } from './chain.js';
 import { AuditIndex } from './audit-index.js';
 import { scanAuditLine } from './audit-line-scan.js';
+import { LINE_CHUNK_BYTES, readLines } from '../store/line-reader.js';
 
 export interface ScannedAuditFile {
   index: AuditIndex;
@@ -20,10 +21,8 @@ export interface ScannedAuditFile {
   bytes: number;
 }
 
-const NL = 0x0a;
-const CHUNK = 8 * 1024 * 1024;
 
-export async function scanAuditFile(file: string, chunkBytes = CHUNK): Promise<ScannedAuditFile> {
+export async function scanAuditFile(file: string, chunkBytes = LINE_CHUNK_BYTES): Promise<ScannedAuditFile> {
   let index = new AuditIndex();
   const chainWarnings: string[] = [];
   const tornWarnings: string[] = [];
@@ -60,42 +59,22 @@ export async function scanAuditFile(file: string, chunkBytes = CHUNK): Promise<S
   }
   // Sized from the file (lines are rarely under 200 bytes) so the arrays are not regrown on the way.
   index = new AuditIndex(Math.min(64 * 1024 * 1024, Math.ceil((await fh.stat()).size / 200)));
-  let base = 0; // file offset of buf[0]
-  let have = 0; // bytes in buf
+  let base = 0; // where the next line goes once the scan is done
   try {
-    let buf = Buffer.allocUnsafe(Math.max(16, chunkBytes));
-    for (;;) {
-      if (have === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2); // a line longer than the buffer
-        buf.copy(bigger, 0, 0, have);
-        buf = bigger;
-      }
-      const { bytesRead } = await fh.read(buf, have, buf.length - have, base + have);
-      if (bytesRead === 0) break;
-      have += bytesRead;
-      let start = 0;
-      for (let nl = buf.indexOf(NL, start); nl !== -1 && nl < have; nl = buf.indexOf(NL, start)) {
-        line(buf, start, nl, base + start);
-        start = nl + 1;
-      }
-      buf.copy(buf, 0, start, have);
-      have -= start;
-      base += start;
-    }
-    if (have > 0) {
+    const { tail, tailAt } = await readLines(fh, line, chunkBytes);
+    base = tailAt;
+    if (tail.length > 0) {
       // The last line has no newline: a crash while appending, or a complete event whose newline
       // did not make it. The journal still holds a torn one and re-appends it.
-      const last = buf.subarray(0, have);
-      const f = scanAuditLine(last, 0, have);
+      const f = scanAuditLine(tail, 0, tail.length);
       if ('unparsable' in f) {
         await truncate(file, base);
-        tornWarnings.push(`audit log ${file}: dropped a torn final line (${Buffer.byteLength(last.toString('utf8'))} bytes)`);
+        tornWarnings.push(`audit log ${file}: dropped a torn final line (${Buffer.byteLength(tail.toString('utf8'))} bytes)`);
       } else {
         await appendRaw(file, '\n');
-        line(Buffer.concat([last, Buffer.from('\n')]), 0, have, base);
-        base += have + 1;
+        line(Buffer.concat([tail, Buffer.from('\n')]), 0, tail.length, base);
+        base += tail.length + 1;
       }
-      have = 0;
     }
   } finally {
     await fh.close();

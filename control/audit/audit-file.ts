@@ -3,6 +3,7 @@
  * Loading it never refuses to start: tampering is reported as warnings and the chain continues
  * from the last readable line; only a torn final line (a crash mid-append) is cut off.
  */
+import { readLines } from '../store/line-reader.js';
 import { open, readFile, truncate } from 'node:fs/promises';
 import type { AuditEvent, VerificationResult } from '../../shared/api-types.js';
 import { ChainVerifier, GENESIS_HASH, parseAuditLine, parseAuditLines, type AuditCheckpointInput } from './chain.js';
@@ -89,29 +90,9 @@ export async function verifyAuditFile(
     return verifier.result(verifiedAt);
   }
   try {
-    let buf = Buffer.allocUnsafe(Math.max(16, chunkBytes));
-    let have = 0;
-    let pos = 0;
-    for (;;) {
-      if (have === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2); // a line longer than the buffer
-        buf.copy(bigger, 0, 0, have);
-        buf = bigger;
-      }
-      const { bytesRead } = await fh.read(buf, have, buf.length - have, pos + have);
-      if (bytesRead === 0) break;
-      have += bytesRead;
-      let start = 0;
-      for (let nl = buf.indexOf(0x0a, start); nl !== -1 && nl < have; nl = buf.indexOf(0x0a, start)) {
-        verifier.add(parseAuditLine(buf.toString('utf8', start, nl)));
-        start = nl + 1;
-      }
-      buf.copy(buf, 0, start, have);
-      have -= start;
-      pos += start;
-    }
+    const { tail } = await readLines(fh, (buf, start, end) => verifier.add(parseAuditLine(buf.toString('utf8', start, end))), chunkBytes);
     // A last line without its newline is still a line (as split('\n') saw it).
-    if (have > 0) verifier.add(parseAuditLine(buf.toString('utf8', 0, have)));
+    if (tail.length > 0) verifier.add(parseAuditLine(tail.toString('utf8')));
   } finally {
     await fh.close();
   }

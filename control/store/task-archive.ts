@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Task } from '../../shared/api-types.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { ArchiveIndex, hashId, hashIdBytes } from './archive-index.js';
+import { readLines } from './line-reader.js';
 import { fsyncDir } from './snapshot-file.js';
 
 export const ARCHIVE_DIR_NAME = 'archive';
@@ -45,7 +46,6 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CLOSE_BRACE = 0x7d;
 const PREFIX = Buffer.from('{"id":"');
-const CHUNK = 8 * 1024 * 1024;
 
 /**
  * Indexes every line of one archive file, reading it in chunks. A line that is not a task (torn,
@@ -55,33 +55,15 @@ const CHUNK = 8 * 1024 * 1024;
 export async function scanArchiveFile(path: string, fileNo: number, index: ArchiveIndex, warn: (w: ArchiveWarning) => void): Promise<{ lines: number; bytes: number }> {
   const fh = await open(path, 'r');
   try {
-    let buf = Buffer.allocUnsafe(CHUNK);
-    let have = 0; // bytes in buf
-    let base = 0; // file offset of buf[0]
     let lineNo = 0;
     let lines = 0;
-    for (;;) {
-      if (have === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2); // a line longer than the buffer
-        buf.copy(bigger, 0, 0, have);
-        buf = bigger;
-      }
-      const { bytesRead } = await fh.read(buf, have, buf.length - have, base + have);
-      if (bytesRead === 0) break;
-      have += bytesRead;
-      let start = 0;
-      for (let nl = buf.indexOf(NL, start); nl !== -1 && nl < have; nl = buf.indexOf(NL, start)) {
-        lineNo++;
-        if (indexLine(buf, start, nl, fileNo, base + start, index)) lines++;
-        else if (nl > start) warn({ file: path, line: lineNo, why: describeBadLine(buf, start, nl) });
-        start = nl + 1;
-      }
-      buf.copy(buf, 0, start, have);
-      have -= start;
-      base += start;
-    }
-    if (have > 0) warn({ file: path, line: lineNo + 1, why: `unterminated last line (${have} bytes): a write cut short, skipped` });
-    return { lines, bytes: base + have };
+    const { tail, tailAt } = await readLines(fh, (buf, start, end, at) => {
+      lineNo++;
+      if (indexLine(buf, start, end, fileNo, at, index)) lines++;
+      else if (end > start) warn({ file: path, line: lineNo, why: describeBadLine(buf, start, end) });
+    });
+    if (tail.length > 0) warn({ file: path, line: lineNo + 1, why: `unterminated last line (${tail.length} bytes): a write cut short, skipped` });
+    return { lines, bytes: tailAt + tail.length };
   } finally {
     await fh.close();
   }
