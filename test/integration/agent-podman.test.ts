@@ -4,12 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSnapshotArchive } from '../../shared/snapshot-archive.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
-import { podmanSkip, podmanTestFlags } from '../helpers/podman.js';
+import { podmanSkip, podmanTestFlags, removePodmanRoot } from '../helpers/podman.js';
 import { startCluster } from './agent-cluster.js';
 
 
@@ -49,12 +48,7 @@ test('a task runs in a real podman container through the agent: snapshot in /wor
     assert.match(logs.body, /hello from the snapshot/);
     assert.match(logs.body, /cwd=\/workspace/);
   } finally {
-    try {
-      execFileSync('podman', [...globalFlags, 'rm', '-af'], { stdio: 'ignore' });
-    } catch {
-      /* nothing to remove */
-    }
+    await removePodmanRoot(root); // before the cluster's dir (which holds it) goes
     await cluster.close();
-    await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(() => undefined);
   }
 });

@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { JupyterService } from '../../shared/api-types.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
-import { podmanSkip, podmanTestFlags } from '../helpers/podman.js';
+import { podmanSkip, podmanTestFlags, removePodmanRoot } from '../helpers/podman.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { waitFor } from '../helpers/wait.js';
 import { startCluster, type Cluster } from './agent-cluster.js';
@@ -165,12 +165,7 @@ test('real podman: a busybox httpd service answers the agent on its published po
     await cluster.api('DELETE', `/v1/tasks/${task.id}`);
     await cluster.waitStatus(task.id, ['cancelled', 'failed', 'completed'], 30_000);
   } finally {
-    try {
-      execFileSync('podman', [...globalFlags, 'rm', '-af'], { stdio: 'ignore' });
-    } catch {
-      /* nothing to remove */
-    }
+    await removePodmanRoot(root); // before the cluster's dir (which holds it) goes
     await cluster.close();
-    await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(() => undefined);
   }
 });
