@@ -240,7 +240,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
       }
     }
     for (const t of r.lost) await lose(t, w.id);
-    log.info({ worker: w.id, name: w.name, running: hello.running.length, lost: r.lost.length, cancelled: r.cancel.length }, 'agent connected');
+    log.info({ worker: w.id, worker_name: w.name, running: hello.running.length, lost: r.lost.length, cancelled: r.cancel.length }, 'agent connected');
     loop.request();
     return w.id;
   };
