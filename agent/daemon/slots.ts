@@ -34,11 +34,14 @@ export interface Allocation {
 
 export type AllocateResult = { ok: true; allocation: Allocation } | { ok: false; reason: string };
 
-/** Default slot counts: one batch slot per GPU (at least one), two service slots. */
+/**
+ * Default slot counts: one batch slot per GPU (at least one), two service slots. An explicit 0
+ * is kept: `--batch-slots 0` makes a host that only runs services (Jupyter), and the reverse.
+ */
 export function defaultSlots(gpuCount: number, batch?: number, service?: number): { batch_total: number; service_total: number } {
-  const b = batch !== undefined && Number.isFinite(batch) ? Math.floor(batch) : gpuCount;
-  const s = service !== undefined && Number.isFinite(service) ? Math.floor(service) : 2;
-  return { batch_total: Math.max(1, b), service_total: Math.max(0, s) };
+  const b = batch !== undefined && Number.isFinite(batch) && batch >= 0 ? Math.floor(batch) : Math.max(1, gpuCount);
+  const s = service !== undefined && Number.isFinite(service) && service >= 0 ? Math.floor(service) : 2;
+  return { batch_total: b, service_total: s };
 }
 
 export class SlotKeeper {

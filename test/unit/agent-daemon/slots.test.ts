@@ -41,7 +41,8 @@ describe('SlotKeeper', () => {
     assert.deepEqual(defaultSlots(0), { batch_total: 1, service_total: 2 });
     assert.deepEqual(defaultSlots(8), { batch_total: 8, service_total: 2 });
     assert.deepEqual(defaultSlots(8, 3, 0), { batch_total: 3, service_total: 0 });
-    assert.deepEqual(defaultSlots(2, -5, NaN), { batch_total: 1, service_total: 2 });
+    assert.deepEqual(defaultSlots(2, -5, NaN), { batch_total: 2, service_total: 2 }, 'nonsense falls back to the defaults');
+    assert.deepEqual(defaultSlots(4, 0, 3), { batch_total: 0, service_total: 3 }, 'a services-only host');
   });
 
   test('property: any sequence of allocate/release never double-assigns a GPU or exceeds capacity', () => {
