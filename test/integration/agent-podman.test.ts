@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSnapshotArchive } from '../../shared/snapshot-archive.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
@@ -14,10 +15,10 @@ import { startCluster } from './agent-cluster.js';
 
 test('a task runs in a real podman container through the agent: snapshot in /workspace, logs, exit code', { skip: podmanSkip, timeout: 120_000 }, async () => {
   const cluster = await startCluster();
-  const root = join(cluster.dir, 'podman');
+  // Outside the cluster's dir: its containers are removed after the agent is gone (nothing can start one then).
+  const root = await mkdtemp(join(tmpdir(), 'fetchml-podman-'));
   const globalFlags = podmanTestFlags(root);
   try {
-    await mkdir(root, { recursive: true });
     const image = await buildBusyboxImage(['podman', ...globalFlags], root);
     const code = join(cluster.dir, 'code');
     await mkdir(code);
@@ -48,7 +49,7 @@ test('a task runs in a real podman container through the agent: snapshot in /wor
     assert.match(logs.body, /hello from the snapshot/);
     assert.match(logs.body, /cwd=\/workspace/);
   } finally {
-    await removePodmanRoot(root); // before the cluster's dir (which holds it) goes
     await cluster.close();
+    await removePodmanRoot(root);
   }
 });

@@ -8,8 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JupyterService } from '../../shared/api-types.js';
 import { buildBusyboxImage } from '../fixtures/busybox-image.js';
@@ -134,10 +135,10 @@ describe('container networking through the agent (fake docker)', () => {
 
 test('real podman: a busybox httpd service answers the agent on its published port', { skip: podmanSkip, timeout: 120_000 }, async () => {
   const cluster = await startCluster();
-  const root = join(cluster.dir, 'podman');
+  // Outside the cluster's dir: its containers are removed after the agent is gone (nothing can start one then).
+  const root = await mkdtemp(join(tmpdir(), 'fetchml-podman-'));
   const globalFlags = podmanTestFlags(root);
   try {
-    await mkdir(root, { recursive: true });
     const image = await buildBusyboxImage(['podman', ...globalFlags], root);
     const agent = cluster.startAgent('pod', {
       args: ['--runtime', 'podman', '--service-slots', '1'],
@@ -164,8 +165,10 @@ test('real podman: a busybox httpd service answers the agent on its published po
     assert.equal((await cluster.task(task.id)).status, 'running');
     await cluster.api('DELETE', `/v1/tasks/${task.id}`);
     await cluster.waitStatus(task.id, ['cancelled', 'failed', 'completed'], 30_000);
+    // Control marks it cancelled at once; the slot comes back when the agent has stopped the container.
+    await waitFor(async () => (await cluster.workers())[0]?.slots.service_available === 1, { what: 'the container stopped', timeoutMs: 30_000 });
   } finally {
-    await removePodmanRoot(root); // before the cluster's dir (which holds it) goes
     await cluster.close();
+    await removePodmanRoot(root);
   }
 });
