@@ -208,7 +208,13 @@ export class AgentDaemon {
   }
 
   private extras: ExtrasDeps | undefined;
-  private readonly sendReport = (m: TaskReportMessage): boolean => this.conn?.send(m) ?? false;
+  /** A task_report (service ready, sidecar health) never runs ahead of the task's own state: a held status goes first. */
+  private readonly sendReport = (m: TaskReportMessage): boolean => {
+    const rec = this.records.get(m.task_id);
+    const held = rec?.outbox[rec.outbox.length - 1];
+    if (held && rec.assignment.epoch === m.epoch && !this.sentFrames.has(held)) this.sendFrame(held);
+    return this.conn?.send(m) ?? false;
+  };
 
   private runner(rec: TaskRecord): TaskRunner {
     const r = new TaskRunner(rec, {
