@@ -32,6 +32,7 @@ import { createJupyterService } from './services/jupyter.js';
 import { createKeyService, type KeyService } from './services/keys.js';
 import { createPluginService } from './services/plugins.js';
 import { createTaskService } from './services/tasks.js';
+import { liveScheduler } from './agents/live.js';
 import { startArchiveSweeper, type ArchiveSweeper } from './store/archive-sweep.js';
 import { openTaskArchive, type TaskArchive } from './store/task-archive.js';
 import type { Store } from './store/types.js';
@@ -99,7 +100,15 @@ export async function createControl(opts: CreateControlOptions): Promise<Control
     clock,
     events,
     // aging: edit by J, so the API shows queued tasks' priority_aged as the planner computes it.
-    tasks: createTaskService({ store, events, clock, aging: { agingRatePerMinute: config.agingRatePerMinute, agingCap: config.agingCap }, archive }),
+    tasks: createTaskService({
+      store,
+      events,
+      clock,
+      aging: { agingRatePerMinute: config.agingRatePerMinute, agingCap: config.agingCap },
+      archive,
+      // Every waiting task's reason from the latest pass (only the first ones are stored).
+      pendingReason: (id) => liveScheduler(ctx)?.scheduler.pendingReason(id),
+    }),
     logs: createLogStore(config.dataDir),
     snapshots: createBlobStore(config.dataDir),
   };

@@ -17,7 +17,7 @@ import type { Reservation, Task, TaskStatus } from '../../shared/api-types.js';
 import type { TaskAssignment } from '../../shared/protocol.js';
 import { iso } from '../../shared/time.js';
 import type { ControlContext } from '../context.js';
-import { plan, toSchedReservation, toSchedTask, type PlanConfig, type SchedTask, type TaskStart } from '../scheduler/index.js';
+import { plan, toSchedReservation, toSchedTask, type PendingTable, type PlanConfig, type SchedTask, type TaskStart } from '../scheduler/index.js';
 import { commitAndAnnounce } from '../services/actor.js';
 import type { Mutation } from '../store/types.js';
 import { assignmentOf, masterPort, portRangeFromEnv } from './assignment.js';
@@ -43,6 +43,8 @@ export interface SchedulerLoop {
   hasFreeCapacity(): boolean;
   /** Called for every 'task' event: reservations released by their claiming task, re-plans. */
   noteTask(t: Task, prev?: TaskStatus): void;
+  /** Why a queued task waits, from the latest pass (every waiting task, not only the stored first ones). */
+  pendingReason(taskId: string): string | undefined;
   stats(): PassStats;
   close(): Promise<void>;
 }
@@ -83,6 +85,8 @@ export function createSchedulerLoop(
   const pendingWrites = opts.pendingWrites ?? 100;
   /** Pending reasons churn as the head changes; written at most this often (starts are never delayed). */
   const pendingEveryMs = opts.pendingEveryMs ?? 1000;
+  /** The latest pass's reasons for every waiting task (the API shows them; only the first are stored). */
+  let lastPending: PendingTable | undefined;
   let pendingWrittenAt = -Infinity;
   const stats: PassStats = { passes: 0, last_ms: 0, last_queued: 0, last_started: 0 };
   let freeCapacity = true;
@@ -189,6 +193,7 @@ export function createSchedulerLoop(
     const q = queue(now);
     const t2 = performance.now();
     const result = plan({ now, queue: q, workers, reservations: reservations.map(toSchedReservation), config: planConfig });
+    lastPending = result.pending;
     const t3 = performance.now();
     const work: Promise<unknown>[] = [];
     let started = 0;
@@ -312,6 +317,7 @@ export function createSchedulerLoop(
       }
     },
     hasFreeCapacity: () => freeCapacity,
+    pendingReason: (taskId) => lastPending?.get(taskId)?.reason,
     noteTask(t, prev) {
       const had = waiting.get(t.id);
       // Events arrive once commits are durable; memory may be further on (a start in flight).

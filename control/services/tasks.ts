@@ -69,9 +69,9 @@ export interface ArchivedTasks {
   get(id: string): Task | undefined;
 }
 
-export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock; aging?: AgingConfig; archive?: ArchivedTasks }): TaskService {
+export function createTaskService(deps: { store: Store; events: ControlEvents; clock: Clock; aging?: AgingConfig; archive?: ArchivedTasks; pendingReason?: (taskId: string) => string | undefined }): TaskService {
   const { store, events, clock } = deps;
-  const present = taskPresenter(() => clock.now(), deps.aging);
+  const present = taskPresenter(() => clock.now(), deps.aging, deps.pendingReason);
 
   const build = (actor: Actor, req: CreateTaskRequest, now: string): Task => {
     if (actor.kind !== 'key') throw validationError('agents cannot create tasks');

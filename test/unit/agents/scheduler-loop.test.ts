@@ -19,16 +19,18 @@ const hello = (id: string, gpus: number, slots: number): HelloMessage => ({
   slots: { batch_total: slots, service_total: 0 },
 });
 
-async function setup() {
+async function setup(loopOpts: { pendingWrites?: number } = {}) {
   const dir = await tempDir('fetchml-loop-');
   let now = Date.parse('2026-01-01T00:00:00Z');
   const clock = { now: () => now };
   const store = createMemoryStore({ clock });
   const events = new ControlEvents();
-  const ctx = { config: loadConfig({}, { dataDir: dir.path }), store, logger: silentLogger, clock, events, tasks: createTaskService({ store, events, clock }) } as unknown as ControlContext;
+  let loop: ReturnType<typeof createSchedulerLoop> | undefined;
+  const tasks = createTaskService({ store, events, clock, pendingReason: (id) => loop?.pendingReason(id) });
+  const ctx = { config: loadConfig({}, { dataDir: dir.path }), store, logger: silentLogger, clock, events, tasks } as unknown as ControlContext;
   const registry = new WorkerRegistry(ctx);
   const sent: Array<{ worker: string; a: TaskAssignment }> = [];
-  const loop = createSchedulerLoop(ctx, registry, (worker, a) => sent.push({ worker, a }), { slowTimerMs: 3_600_000 });
+  loop = createSchedulerLoop(ctx, registry, (worker, a) => sent.push({ worker, a }), { slowTimerMs: 3_600_000, ...loopOpts });
   events.on('task', (t, prev) => {
     registry.track(t);
     loop.noteTask(t, prev);
@@ -41,6 +43,27 @@ describe('scheduler loop (coalesced passes over the live view)', () => {
   const open: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const c of open) await c();
+  });
+
+  test('every waiting task shows why it waits, also past the first ones whose reason is stored', async () => {
+    const s = await setup({ pendingWrites: 2 });
+    open.push(s.close);
+    await s.connect('w1', 1, 1);
+    const tasks = [];
+    for (let i = 0; i < 6; i++) tasks.push(await s.ctx.tasks.create(admin, { job_name: `g${i}`, gpu: 1 }));
+    await s.loop.runNow();
+    await s.loop.runNow();
+    const waiting = tasks.filter((t) => s.ctx.store.get('tasks', t.id)?.status === 'queued');
+    assert.equal(waiting.length, 5);
+    const stored = waiting.filter((t) => s.ctx.store.get('tasks', t.id)?.pending_reason);
+    assert.ok(stored.length <= 2, `${stored.length} reasons stored`);
+    for (const t of waiting) {
+      const shown = s.ctx.tasks.get(admin, t.id);
+      assert.ok(shown.pending_reason && shown.pending_reason === s.loop.pendingReason(t.id), `${t.id}: ${String(shown.pending_reason)}`);
+    }
+    // A task that is no longer queued shows no live reason.
+    const running = tasks.find((t) => s.ctx.store.get('tasks', t.id)?.status !== 'queued')!;
+    assert.equal(s.ctx.tasks.get(admin, running.id).pending_reason, undefined);
   });
 
   test('a burst of 300 creations costs a few passes, not 300; every free slot is filled', async () => {
