@@ -3,12 +3,19 @@
  * JSON.parse (audit-line-scan.ts), checking order and links the way `loadAuditFile` always has
  * (same warnings, same torn-tail handling: a last line without its newline is completed when it
  * is an event, cut off otherwise). Not every hash: that is `verify`'s job, on demand.
+ *
+ * The caller's memory window (the newest `keepLast` events) is parsed on the same pass, so start-up
+ * reads and parses each line once. Which lines those are is only known at the end: parsing starts
+ * where the lines still to come (estimated from the average line length so far) fit the window plus
+ * a margin, a ring keeps the newest `keepLast`, and the caller reads back what the estimate missed.
+ * A parsed line is indexed from its event (fieldsOf), not scanned again: same fields, same verdict.
  */
 import { open, truncate } from 'node:fs/promises';
 import { appendRaw } from './audit-file.js';
-import { GENESIS_HASH, type ChainHead } from './chain.js';
+import type { AuditEvent } from '../../shared/api-types.js';
+import { GENESIS_HASH, parseAuditLine, type ChainHead } from './chain.js';
 import { AuditIndex } from './audit-index.js';
-import { scanAuditLine } from './audit-line-scan.js';
+import { fieldsOf, scanAuditLine, type AuditLineFields } from './audit-line-scan.js';
 import { LINE_CHUNK_BYTES, readLines } from '../store/line-reader.js';
 
 export interface ScannedAuditFile {
@@ -19,10 +26,60 @@ export interface ScannedAuditFile {
   head: ChainHead | undefined;
   /** The file's size after the scan (a torn tail cut off or completed). */
   bytes: number;
+  /** The newest events parsed on the way (at most `keepLast`): index positions [from, index.size). */
+  parsed: { from: number; events: AuditEvent[] };
+  /** Lines JSON.parsed on the way (the window's and the margin's). */
+  parsedLines: number;
 }
 
+export interface ScanOptions {
+  /** Read the lines in chunks of this many bytes. */
+  chunkBytes?: number;
+  /** Parse (and return) the newest this many events. */
+  keepLast?: number;
+  /** Extra lines parsed before where the estimate says the window starts; default keepLast/8, ≥ 1024. */
+  margin?: number;
+}
 
-export async function scanAuditFile(file: string, chunkBytes = LINE_CHUNK_BYTES): Promise<ScannedAuditFile> {
+/** No line that parseAuditLine accepts is shorter (the five required keys, empty values, newline). */
+const MIN_EVENT_LINE_BYTES = '{"sequence_num":0,"prev_hash":"","event_hash":"","event_type":"","timestamp":""}\n'.length;
+
+export const defaultParseMargin = (keepLast: number): number => Math.max(1024, keepLast >> 3);
+
+/** The newest `cap` events pushed, in a ring; `from` is the index position of the oldest kept. */
+class TailWindow {
+  private ring: AuditEvent[] = [];
+  private next = 0;
+  from = 0;
+  constructor(private readonly cap: number) {}
+  restart(from: number): void {
+    this.ring = [];
+    this.next = 0;
+    this.from = from;
+  }
+  push(e: AuditEvent): void {
+    if (this.ring.length < this.cap) {
+      this.ring.push(e);
+      return;
+    }
+    this.ring[this.next] = e;
+    this.next = (this.next + 1) % this.cap;
+    this.from++;
+  }
+  events(): AuditEvent[] {
+    return this.next === 0 ? this.ring : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+  }
+}
+
+export async function scanAuditFile(file: string, opts: ScanOptions = {}): Promise<ScannedAuditFile> {
+  const chunkBytes = opts.chunkBytes ?? LINE_CHUNK_BYTES;
+  const keepLast = opts.keepLast ?? 0;
+  const margin = opts.margin ?? defaultParseMargin(keepLast);
+  const tailWindow = new TailWindow(keepLast);
+  let parsing = false;
+  let parsedLines = 0;
+  let size = 0; // the file's size at open
+  let linesSeen = 0;
   let index = new AuditIndex();
   const chainWarnings: string[] = [];
   const tornWarnings: string[] = [];
@@ -33,7 +90,34 @@ export async function scanAuditFile(file: string, chunkBytes = LINE_CHUNK_BYTES)
 
   /** One line [start, end) of buf, without its newline, at file offset `at`. */
   const line = (buf: Buffer, start: number, end: number, at: number): void => {
-    const f = scanAuditLine(buf, start, end);
+    linesSeen++;
+    if (keepLast > 0) {
+      // Lines after this one: at most `after / MIN_EVENT_LINE_BYTES` events, about `after / average`.
+      const done = at + end - start + 1;
+      const after = size - done;
+      const estimate = (after * linesSeen) / done;
+      if (after < keepLast * MIN_EVENT_LINE_BYTES || estimate < keepLast + margin) {
+        if (!parsing) tailWindow.restart(index.size);
+        parsing = true;
+      } else if (parsing && estimate > keepLast + 4 * margin) {
+        parsing = false; // longer lines early made the estimate start too soon: drop them
+        tailWindow.restart(index.size);
+      }
+    }
+    let f: AuditLineFields | { unparsable: string };
+    if (parsing) {
+      // Same verdict as the scanner (which falls back to exactly this), one parse for both uses.
+      const entry = parseAuditLine(buf.toString('utf8', start, end));
+      parsedLines++;
+      if ('event' in entry) {
+        f = fieldsOf(entry.event);
+        tailWindow.push(entry.event);
+      } else {
+        f = entry;
+      }
+    } else {
+      f = scanAuditLine(buf, start, end);
+    }
     if ('unparsable' in f) {
       if (!reported) chainWarnings.push(`audit log ${file}: unreadable line where sequence ${expected} should be`);
       reported = true;
@@ -54,11 +138,12 @@ export async function scanAuditFile(file: string, chunkBytes = LINE_CHUNK_BYTES)
   try {
     fh = await open(file, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { index, warnings: [], head, bytes: 0 };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { index, warnings: [], head, bytes: 0, parsed: { from: 0, events: [] }, parsedLines };
     throw err;
   }
   // Sized from the file (lines are rarely under 200 bytes) so the arrays are not regrown on the way.
-  index = new AuditIndex(Math.min(64 * 1024 * 1024, Math.ceil((await fh.stat()).size / 200)));
+  size = (await fh.stat()).size;
+  index = new AuditIndex(Math.min(64 * 1024 * 1024, Math.ceil(size / 200)));
   let base = 0; // where the next line goes once the scan is done
   try {
     const { tail, tailAt } = await readLines(fh, line, chunkBytes);
@@ -80,5 +165,7 @@ export async function scanAuditFile(file: string, chunkBytes = LINE_CHUNK_BYTES)
     await fh.close();
   }
   index.compact();
-  return { index, warnings: [...tornWarnings, ...chainWarnings], head, bytes: base };
+  if (!parsing) tailWindow.restart(index.size);
+  const parsed = { from: tailWindow.from, events: tailWindow.events() };
+  return { index, warnings: [...tornWarnings, ...chainWarnings], head, bytes: base, parsed, parsedLines };
 }

@@ -28,6 +28,8 @@ export class FileAuditHistory implements AuditHistory {
   private fd: number | undefined;
   /** Disk reads done by queries (for tests and the benchmark). */
   diskReads = 0;
+  /** Start-up: disk reads for window events the scan did not parse, and lines it JSON.parsed. */
+  startup = { diskReads: 0, parsedLines: 0 };
 
   constructor(
     private readonly file: string,
@@ -146,17 +148,35 @@ export interface OpenedAuditHistory {
   warnings: string[];
 }
 
-/** Indexes the file and parses the newest `maxWindow` events into memory. */
-export async function openFileAuditHistory(file: string, maxWindow = DEFAULT_AUDIT_MEMORY_EVENTS): Promise<OpenedAuditHistory> {
+/**
+ * Indexes the file and parses the newest `maxWindow` events into memory, on one pass where the
+ * scan's estimate of where the window starts holds; the lines it missed are read back.
+ * `margin`: extra lines parsed before the estimated start (tests shrink it to force read-backs).
+ */
+export async function openFileAuditHistory(
+  file: string,
+  maxWindow = DEFAULT_AUDIT_MEMORY_EVENTS,
+  margin?: number,
+): Promise<OpenedAuditHistory> {
   if (!Number.isSafeInteger(maxWindow) || maxWindow < 0) throw new RangeError(`audit memory window must be a whole number ≥ 0, got ${maxWindow}`);
-  const scan = await scanAuditFile(file);
-  const { index } = scan;
+  const scan = await scanAuditFile(file, { keepLast: maxWindow, ...(margin === undefined ? {} : { margin }) });
+  const { index, parsed } = scan;
   const first = Math.max(0, index.size - maxWindow);
-  // Loaded without a window first, then the window filled by reading its lines from the file.
-  const loader = new FileAuditHistory(file, index, [], scan.bytes, 0, scan.head);
-  const positions = Array.from({ length: index.size - first }, (_, k) => first + k);
-  const window = loader.eventsAt(positions);
-  loader.close();
-  if (window.length !== positions.length) throw new Error(`audit log ${file} changed while control was reading it at start-up`);
-  return { history: new FileAuditHistory(file, index, window, scan.bytes, maxWindow, scan.head), warnings: scan.warnings };
+  let window = parsed.events;
+  let diskReads = 0;
+  if (parsed.from > first) {
+    // The estimate started parsing late: the window's older events come from the file.
+    const loader = new FileAuditHistory(file, index, [], scan.bytes, 0, scan.head);
+    const positions = Array.from({ length: parsed.from - first }, (_, k) => first + k);
+    const missed = loader.eventsAt(positions);
+    diskReads = loader.diskReads;
+    loader.close();
+    if (missed.length !== positions.length) throw new Error(`audit log ${file} changed while control was reading it at start-up`);
+    window = missed.concat(window);
+  } else if (parsed.from < first) {
+    window = window.slice(first - parsed.from); // not reached: the scan keeps at most maxWindow
+  }
+  const history = new FileAuditHistory(file, index, window, scan.bytes, maxWindow, scan.head);
+  history.startup = { diskReads, parsedLines: scan.parsedLines };
+  return { history, warnings: scan.warnings };
 }

@@ -228,7 +228,7 @@ describe('audit history over a real audit.jsonl', () => {
       [lines[2], lines[3]] = [lines[3]!, lines[2]!];
       const file = join(dir, 'audit.jsonl');
       await writeFile(file, lines.join('\n') + '\n');
-      const scan = await scanAuditFile(file, 64);
+      const scan = await scanAuditFile(file, { chunkBytes: 64 });
       const old = await loadAuditFile(file);
       assert.deepEqual(scan.warnings, old.warnings);
       assert.match(scan.warnings.join(), /chain breaks at sequence 3/);
