@@ -78,6 +78,11 @@ export interface TaskStatusMessage {
    * it ran; control then records its start and audits job_started from this.
    */
   started_at?: string;
+  /**
+   * With `failed`: the agent refused the assignment (it did not fit there when it arrived), the
+   * task never ran. Additive to protocol 1: control requeues it without spending a retry.
+   */
+  refused?: boolean;
 }
 
 export interface LogChunkMessage {

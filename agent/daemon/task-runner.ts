@@ -78,7 +78,7 @@ export class TaskRunner {
     return this.shipper;
   }
 
-  private async to(state: AgentTaskState, extra: { exit_code?: number; error?: string; failure_kind?: FailureKind } = {}): Promise<void> {
+  private async to(state: AgentTaskState, extra: { exit_code?: number; error?: string; failure_kind?: FailureKind; refused?: boolean } = {}): Promise<void> {
     const a = this.rec.assignment;
     this.rec.state = state;
     Object.assign(this.rec, extra);
@@ -214,7 +214,7 @@ export class TaskRunner {
     await this.d.runtime.stop(h, this.d.stopGraceMs).catch(() => undefined);
   }
 
-  private async finish(state: 'completed' | 'failed' | 'cancelled', extra: { exit_code?: number; error?: string; failure_kind?: FailureKind }): Promise<void> {
+  private async finish(state: 'completed' | 'failed' | 'cancelled', extra: { exit_code?: number; error?: string; failure_kind?: FailureKind; refused?: boolean }): Promise<void> {
     this.d.prepare.release?.(this.rec.assignment);
     await this.extras.end();
     await this.shipper.pump(true);
@@ -225,7 +225,7 @@ export class TaskRunner {
 
   /** The assignment does not fit this agent: fail it as infrastructure so control places it again. */
   async reject(reason: string): Promise<void> {
-    await this.finish('failed', { error: reason, failure_kind: 'infrastructure' });
+    await this.finish('failed', { error: reason, failure_kind: 'infrastructure', refused: true });
   }
 
   /** Cancel: stop within the grace period (or before start, if still preparing). */

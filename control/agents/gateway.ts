@@ -112,6 +112,7 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
       for (const w of nodeWorkers(t)) sendCancel(w, t, t.id, t.epoch, 'cancelled through the API');
     }
     if (t.status !== 'preparing' && t.status !== 'running' && t.status !== 'collecting') gangStates.delete(t.id);
+    if (isFinalStatus(t.status)) refusals.delete(t.id);
     loop.noteTask(t, prev);
   };
   const onWorker = (w: Worker) => {
@@ -154,7 +155,15 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
       await onGangStatus(t, workerId, ws, m);
       return;
     }
-    const d = decideStatus(t, m, workerId, ctx.clock.now());
+    const refusedNow = m.refused === true && m.state === 'failed';
+    const d = decideStatus(t, m, workerId, ctx.clock.now(), refusals.get(m.task_id) ?? 0);
+    if (refusedNow && d.kind === 'apply') {
+      // The agent saw what control did not (a slot or GPU still busy, a GPU gone bad): plan
+      // nothing more there until its next heartbeat says what it has.
+      refusals.set(m.task_id, (refusals.get(m.task_id) ?? 0) + 1);
+      registry.holdOutUntilHeartbeat(workerId);
+      log.warn({ worker: workerId, task: m.task_id, reason: m.error }, 'agent refused an assignment; requeued');
+    }
     let durable: Promise<unknown> | undefined;
     if (d.kind === 'ignore') {
       if (d.cancel) sendCancel(workerId, t, d.cancel.task_id, d.cancel.epoch, d.cancel.reason);
@@ -177,6 +186,8 @@ export function createAgentGateway(ctx: ControlContext, opts: GatewayOptions = {
     ackWhenDurable(ws, { type: 'task_ack', task_id: m.task_id, epoch: m.epoch, state: m.state }, durable);
   };
 
+  /** Per task: how often agents refused it (decideStatus spends no retry on the first few). */
+  const refusals = new Map<string, number>();
   const ackWhenDurable = durableAcks(send, (err, task) => log.error({ err, task }, 'could not apply a task status'));
 
   const onGangStatus = async (t: Task, workerId: string, ws: WebSocket, m: TaskStatusMessage) => {

@@ -69,7 +69,11 @@ export type StatusDecision =
 const RANK: Record<string, number> = { queued: 0, preparing: 1, running: 2, collecting: 3, completed: 4, failed: 4, cancelled: 4 };
 
 /** What a task_status frame from `workerId` does to the task. */
-export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, workerId: string, now: number): StatusDecision {
+/** Refusals of one task requeued without spending a retry; later ones count (a worker that always refuses cannot bounce a task forever). */
+export const FREE_REFUSALS = 3;
+
+/** `refusals`: how often agents refused this task before (the gateway counts them). */
+export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, workerId: string, now: number, refusals = 0): StatusDecision {
   const final = AGENT_FINAL.includes(msg.state);
   const reason = staleReason(task, workerId, msg.epoch);
   if (!task || reason) {
@@ -92,6 +96,11 @@ export function decideStatus(task: Task | undefined, msg: TaskStatusMessage, wor
     case 'failed': {
       const kind: FailureKind = msg.failure_kind ?? 'entrypoint';
       const error = msg.error ?? (msg.exit_code !== undefined ? `entrypoint exited with code ${msg.exit_code}` : 'task failed');
+      // Control's view of the worker was off (it is held out of planning until its next heartbeat):
+      // the task did nothing wrong, so no retry is spent, up to FREE_REFUSALS times.
+      if (msg.refused === true && refusals < FREE_REFUSALS) {
+        return { kind: 'apply', patch: requeuePatch(task, `worker ${workerId} refused it, requeued: ${error}`, now, error, false), event: 'job_requeued' };
+      }
       if (retryable(task, kind)) {
         const why = kind === 'entrypoint' ? 'entrypoint failed, retrying (the task set max_retries)' : 'infrastructure failure';
         return { kind: 'apply', patch: requeuePatch(task, `${why}, requeued: ${error}`, now, error), event: 'job_requeued' };

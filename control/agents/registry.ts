@@ -66,6 +66,8 @@ export class WorkerRegistry {
   private readonly startedAt: number;
   /** Copies control ended that agents are still stopping: their resources stay taken (stopping-holds.ts). */
   private readonly holds = new StoppingHolds();
+  /** Workers whose agent refused an assignment: not planned on until their next heartbeat. */
+  private readonly heldOut = new Set<string>();
 
   constructor(private readonly ctx: ControlContext) {
     this.startedAt = ctx.clock.now();
@@ -108,6 +110,11 @@ export class WorkerRegistry {
     const placed = this.placed.get(task.id);
     if (placed && placed.epoch === epoch && nodeWorkers(placed).includes(workerId)) return; // still counted as placed
     if (this.holds.hold(workerId, task, epoch)) this.bump(workerId);
+  }
+
+  /** The agent refused an assignment: control's view of it is off until its next heartbeat. */
+  holdOutUntilHeartbeat(workerId: string): void {
+    this.heldOut.add(workerId);
   }
 
   /** The agent reported a final state for this copy; true when that freed a hold (plan again). */
@@ -174,6 +181,7 @@ export class WorkerRegistry {
     if (!draining) delete w.status_reason;
     const old = this.live.get(w.id);
     this.live.set(w.id, { id: w.id, socket, lastSeen: now, hello });
+    this.heldOut.delete(w.id); // a hello says afresh what it has
     if (this.holds.reconcile(w.id, hello.running)) this.bump(w.id);
     if (old && old.socket !== socket) old.socket.terminate(); // a half-open earlier connection of the same agent
     await this.save(w, [{ event_type: 'worker_connected', resource: `worker:${w.id}`, action: 'connect', success: true, ...(address ? { ip_address: address } : {}), metadata: { name: w.name, gpus: gpus.length } }]);
@@ -186,7 +194,8 @@ export class WorkerRegistry {
     if (!l) return false;
     l.lastSeen = this.ctx.clock.now();
     l.heartbeat = hb;
-    if (!this.holds.reconcile(id, hb.running)) return false;
+    const back = this.heldOut.delete(id);
+    if (!this.holds.reconcile(id, hb.running)) return back;
     this.bump(id);
     return true;
   }
@@ -265,7 +274,7 @@ export class WorkerRegistry {
     const out: SchedWorker[] = [];
     for (const l of this.live.values()) {
       const w = this.stored(l.id);
-      if (!w) continue;
+      if (!w || this.heldOut.has(w.id)) continue;
       const gpus = l.heartbeat?.gpus?.length ? l.heartbeat.gpus : w.capabilities.gpus;
       const version = this.placedVersion.get(w.id) ?? 0;
       const hit = this.planCache.get(w.id);

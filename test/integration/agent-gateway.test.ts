@@ -102,3 +102,35 @@ test("a hello's fractional or garbage counts become the Worker schema's whole nu
   assert.ok(validate(r.body), JSON.stringify(validate.errors));
   ws.close();
 });
+
+test('an agent that refuses an assignment: requeued without spending a retry, nothing sent there again until its heartbeat', async () => {
+  const ws = connect(c.token);
+  const got = frames(ws);
+  await new Promise((r) => ws.once('open', r));
+  const me = { ...hello(1), worker_id: 'w-refuser', name: 'refuser' };
+  ws.send(JSON.stringify(me));
+  const until = async (what: string, ok: () => boolean, ms = 10_000) => {
+    const end = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(got).slice(0, 500)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await until('welcome', () => got.some((f) => f.type === 'welcome'));
+  const t = (await c.api<{ id: string }>('POST', '/v1/tasks', { job_name: 'refused', entrypoint: '/bin/true', max_retries: 1 })).body;
+  const assigns = () => got.filter((f) => f.type === 'assign' && (f.task as { task_id: string }).task_id === t.id) as Array<{ task: { epoch: number } }>;
+  await until('the assignment', () => assigns().length === 1);
+  const epoch = assigns()[0]!.task.epoch;
+  ws.send(JSON.stringify({ type: 'task_status', task_id: t.id, epoch, state: 'failed', at: new Date().toISOString(), failure_kind: 'infrastructure', error: 'agent refused the assignment: no free batch slot', refused: true }));
+  await until('the requeue', () => got.some((f) => f.type === 'task_ack' && f.task_id === t.id));
+  const requeued = (await c.api<{ status: string; retry_count: number; pending_reason?: string }>('GET', `/v1/tasks/${t.id}`)).body;
+  assert.equal(requeued.status, 'queued');
+  assert.equal(requeued.retry_count, 0, 'a refusal spends no retry');
+  // Held out of planning: no second assignment while the worker has not sent a heartbeat.
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(assigns().length, 1);
+  ws.send(JSON.stringify({ type: 'heartbeat', seq: 1, slots_used: { batch: 0, service: 0 }, gpus: [], probe_status: 'no_gpu', running: [] }));
+  await until('the assignment after the heartbeat', () => assigns().length === 2);
+  assert.ok(assigns()[1]!.task.epoch > epoch);
+  ws.close();
+});

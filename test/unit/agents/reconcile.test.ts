@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideStatus, lostTaskDecision, retryable, overdueWorkers, reconcileHello, tasksOnWorker } from '../../../control/agents/reconcile.js';
+import { decideStatus, FREE_REFUSALS, lostTaskDecision, retryable, overdueWorkers, reconcileHello, tasksOnWorker } from '../../../control/agents/reconcile.js';
 import type { Task } from '../../../shared/api-types.js';
 import type { TaskStatusMessage } from '../../../shared/protocol.js';
 
@@ -82,6 +82,18 @@ describe('decideStatus', () => {
     assert.ok(known.kind === 'apply' && !('started_at' in known.patch));
     const bad = decideStatus(task({ status: 'preparing' }), msg({ state: 'completed', started_at: 'nope' }), 'w', NOW);
     assert.ok(bad.kind === 'apply' && bad.patch.started_at === new Date(NOW).toISOString());
+  });
+  test('a refusal requeues without spending a retry, the first FREE_REFUSALS times', () => {
+    const refused = msg({ state: 'failed', failure_kind: 'infrastructure', error: 'agent refused the assignment: no free batch slot', refused: true });
+    const first = decideStatus(task({ status: 'preparing', retry_count: 1 }), refused, 'w', NOW, 0);
+    assert.ok(first.kind === 'apply' && first.patch.status === 'queued' && first.patch.retry_count === 1 && first.event === 'job_requeued', JSON.stringify(first));
+    assert.match(String(first.kind === 'apply' && first.patch.pending_reason), /worker w refused it/);
+    const later = decideStatus(task({ status: 'preparing', retry_count: 1 }), refused, 'w', NOW, FREE_REFUSALS);
+    assert.ok(later.kind === 'apply' && later.patch.status === 'queued' && later.patch.retry_count === 2, 'counted like any infrastructure failure');
+    const spent = decideStatus(task({ status: 'preparing', retry_count: 2 }), refused, 'w', NOW, FREE_REFUSALS);
+    assert.ok(spent.kind === 'apply' && spent.patch.status === 'failed');
+    // `refused` on anything but a failure, or from a stale copy, changes nothing special.
+    assert.equal(decideStatus(task({ epoch: 2, status: 'preparing' }), refused, 'w', NOW).kind, 'ignore');
   });
   test('an unknown task or a malformed time never throws', () => {
     assert.equal(decideStatus(undefined, msg({}), 'w', NOW).kind, 'ignore');
