@@ -6,40 +6,20 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { AuditEvent, AuditEventDraft } from '../../../shared/api-types.js';
+import type { AuditEvent } from '../../../shared/api-types.js';
 import { auditLines } from '../../../control/audit/audit-file.js';
 import { scanAuditFile } from '../../../control/audit/audit-file-scan.js';
-import { chainAuditEvent, GENESIS_HEAD, parseAuditLines, type ChainHead } from '../../../control/audit/chain.js';
+import { parseAuditLines } from '../../../control/audit/chain.js';
 import { openFileAuditHistory, type FileAuditHistory } from '../../../control/audit/file-audit-history.js';
 import { queryAuditEvents } from '../../../control/audit/query.js';
 import type { AuditQuery } from '../../../control/store/types.js';
+import { chain, T0, withDir } from './audit-fixtures.js';
 
-const T0 = Date.parse('2025-03-01T00:00:00.000Z');
 const TYPES = ['job_queued', 'job_started', 'job_completed', 'auth_attempt'] as const;
 const USERS = ['alice', 'bob', 'c"q', 'üser'];
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'fetchml-audit-startup-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function chain(drafts: readonly AuditEventDraft[], head: ChainHead = GENESIS_HEAD): AuditEvent[] {
-  const out: AuditEvent[] = [];
-  for (const d of drafts) {
-    const e = chainAuditEvent(d, head, new Date(T0).toISOString());
-    out.push(e);
-    head = e;
-  }
-  return out;
-}
 
 /** n events whose lines carry `pad(i)` bytes of padding. */
 const events = (n: number, pad: (i: number) => number): AuditEvent[] =>
