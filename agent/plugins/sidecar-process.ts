@@ -74,9 +74,21 @@ function send(pgid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Whether something may listen on 127.0.0.1:port (a restarted sidecar must keep its port). */
-export function loopbackPortFree(port: number): Promise<boolean> {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return Promise.resolve(false);
+/**
+ * Whether something may listen on 127.0.0.1:port (a restarted sidecar must keep its port). Asked
+ * a few times: a sidecar that just died can still hold its socket for a moment (its main thread
+ * shows as gone in /proc while the other threads of the process still close its files).
+ */
+export async function loopbackPortFree(port: number, tries = 5, pauseMs = 50): Promise<boolean> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return false;
+  for (let i = 0; i < tries; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    if (await bindsOnce(port)) return true;
+  }
+  return false;
+}
+
+function bindsOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
